@@ -1,0 +1,62 @@
+"""The two notebooks stay in step: shared cells identical, pins agree, one parameters cell, no outputs."""
+import ast
+import json
+
+import pytest
+
+from nbcode import NOTEBOOKS, REPO, cells
+
+
+def params_cell(nb):
+    (src,) = cells(nb, "parameters")
+    tree = ast.parse(src)
+    knobs = [n.targets[0].id for n in tree.body if isinstance(n, ast.Assign) and not n.targets[0].id.startswith("_")
+             and n.targets[0].id != "PROFILES"]
+    ns = {}
+    exec(src, ns)
+    return knobs, ns
+
+
+def test_shared_cells_are_identical():
+    a, b = cells("finetuning", "shared"), cells("distill", "shared")
+    assert len(a) >= 4, "the setup, environment, helper and data cells are shared"
+    assert a == b, "a cell tagged 'shared' differs between the notebooks: copy it across"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS)
+def test_one_parameters_cell_whose_knobs_are_all_none_and_in_every_profile(nb):
+    knobs, ns = params_cell(nb)
+    assert "profile" in knobs and all(ns[k] is None for k in knobs)
+    assert set(ns["PROFILES"]) == {"default", "cpu", "smoke"}
+    for name, table in ns["PROFILES"].items():
+        assert set(table) == set(knobs) - {"profile"}, f"profile {name} does not set exactly the knobs of the cell"
+
+
+def test_shared_knobs_have_the_same_defaults_in_both_notebooks():
+    (_, a), (_, b) = params_cell("finetuning"), params_cell("distill")
+    shared = {"run_name", "dataset", "dataset_config", "data_file", "seed", "artifacts_dir", "results_dir",
+              "teacher_dir", "max_length"}
+    for profile in a["PROFILES"]:
+        for knob in shared:
+            assert a["PROFILES"][profile][knob] == b["PROFILES"][profile][knob], (profile, knob)
+
+
+def test_install_cell_pins_agree_with_requirements():
+    src = cells("finetuning", "shared")[0]
+    (pins,) = [ast.literal_eval(n.value) for n in ast.parse(src).body
+               if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "REQUIREMENTS"]
+    reqs = [l.strip() for l in (REPO / "requirements.txt").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+    name = lambda req: req.split("[")[0].split("=")[0].split(">")[0].split("<")[0]
+    assert [r for r in reqs if name(r) != "torch"] == pins
+    assert "torch" not in map(name, pins), "never reinstall the platform's torch"
+    assert "PLATFORM != \"local\"" in src, "installs run only on Colab/Kaggle"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS.values(), ids=NOTEBOOKS)
+def test_committed_without_outputs(nb):
+    data = json.loads(nb.read_text())
+    assert data["cells"][0]["cell_type"] == "markdown" and data["cells"][0]["source"][0].startswith("# ")
+    for cell in data["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
