@@ -1,0 +1,85 @@
+"""Benchmark arithmetic, sizes (external data included), the OOS threshold and ONNX export parity."""
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from nbcode import namespace
+
+
+@pytest.fixture(scope="module")
+def nb(tiny_teacher):
+    from transformers import AutoTokenizer
+
+    return namespace("distill", fp16=False, max_length=32, tokenizer=AutoTokenizer.from_pretrained(tiny_teacher))
+
+
+def test_latency_stats_in_milliseconds(nb):
+    stats = nb["latency_stats"]([0.001, 0.002, 0.003, 0.004, 0.010])
+    assert stats["latency_mean_ms"] == pytest.approx(4.0)
+    assert stats["latency_p50_ms"] == pytest.approx(3.0)
+    assert stats["latency_p95_ms"] == pytest.approx(8.8)          # linear interpolation between 4 and 10 ms
+    assert stats["latency_std_ms"] == pytest.approx(np.std([1, 2, 3, 4, 10]))
+
+
+def test_size_counts_external_data(nb, tmp_path):
+    weight = numpy_helper.from_array(np.ones((256, 256), dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])], [weight])
+    model = helper.make_model(graph)
+    inline, external = tmp_path / "inline.onnx", tmp_path / "external.onnx"
+    onnx.save(model, str(inline))
+    onnx.save(model, str(external), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="external.onnx.data", size_threshold=0)
+    assert external.stat().st_size < 10_000 < (tmp_path / "external.onnx.data").stat().st_size
+    mib = 256 * 256 * 4 / 2 ** 20
+    assert nb["file_size_mb"]([inline]) == pytest.approx(mib, rel=0.01)
+    assert nb["file_size_mb"]([external]) == pytest.approx(mib, rel=0.01)
+    pt = tmp_path / "w.pt"
+    pt.write_bytes(b"x" * 2 ** 20)
+    assert nb["file_size_mb"]([pt]) == 1.0
+
+
+def test_threshold_turns_unsure_answers_into_oos(nb):
+    logits = np.log(np.array([[0.9, 0.1] + [1e-9] * 149, [0.4, 0.35] + [0.25 / 149] * 149]))
+    assert list(nb["apply_threshold"](logits, 0.5)) == [0, 42]
+    assert list(nb["apply_threshold"](logits, 0.0)) == [0, 0]
+
+
+def test_threshold_is_chosen_for_the_objective(nb):
+    # in-scope queries are confident (p ~ 0.9), out-of-scope ones are not (p ~ 0.3)
+    y = np.array([1] * 8 + [42] * 2)
+    conf = np.array([0.9] * 8 + [0.3] * 2)
+    probs = np.repeat(((1 - conf) / 150)[:, None], 151, axis=1)
+    probs[np.arange(10), 1] = conf
+    thr = nb["choose_threshold"](np.log(probs), y, 0.5)
+    assert 0.3 <= thr < 0.9
+    assert nb["clinc_metrics"](y, nb["apply_threshold"](np.log(probs), thr))["accuracy"] == 1.0
+
+
+def test_onnx_export_matches_pytorch(nb, tiny_teacher, tmp_path):
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
+    student = nb["student_from_teacher"](teacher, [0, 1]).eval()
+    student.save_pretrained(tmp_path / "student")
+    ORTModelForSequenceClassification.from_pretrained(tmp_path / "student", export=True).save_pretrained(tmp_path / "onnx")
+    ref = nb["pytorch_stage"]("distilled", student, [])
+    ort_stage = nb["onnx_stage"]("ort_fp32", tmp_path / "onnx" / "model.onnx", 0, 1)
+    texts = ["book a flight", "what is the weather like in paris tomorrow", "hi"]
+    assert nb["check_parity"](ort_stage, ref, texts, 1e-4) <= 1e-4
+    nb["STUDENT_DIR"] = tmp_path / "student"
+    with pytest.raises(RuntimeError, match=r"ONNX parity failed for ort_fp32: max \|logit difference\| = .* > parity_tol"):
+        nb["check_parity"](ort_stage, ref, texts, -1.0)
+
+
+def test_time_stage_uses_the_thread_count_and_restores_it(nb):
+    seen = []
+    stage = nb["Stage"]("probe", "pytorch", lambda batch: seen.append(torch.get_num_threads()) or np.zeros((1, 151)))
+    before = torch.get_num_threads()
+    row = nb["time_stage"](stage, ["a query", "another query", "third"], 1, 2, 1)
+    assert set(seen) == {1} and torch.get_num_threads() == before
+    assert row["threads"] == 1 and row["throughput_b32_qps"] > 0 and len(seen) == 1 + 3 + 1 + 2

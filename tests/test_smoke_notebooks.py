@@ -1,0 +1,93 @@
+"""nbval smoke runs of both notebooks, in pipeline order, on the tiny offline configuration; then their files."""
+import ast
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, smoke_env
+
+STAGES = ["teacher", "student_ce", "distilled", "distilled_int8_pt", "ort_fp32", "ort_opt", "ort_int8_dynamic",
+          "ort_int8_static"]
+COLUMNS = ["stage", "runtime", "accuracy", "in_scope_accuracy", "oos_recall", "size_mb", "params", "latency_mean_ms",
+           "latency_std_ms", "latency_p50_ms", "latency_p95_ms", "throughput_b32_qps", "threads", "final",
+           "threshold", "accuracy_thr", "in_scope_accuracy_thr", "oos_recall_thr"]
+
+
+def nbval(notebook, env):
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+           "--rootdir", str(REPO), str(REPO / notebook)]
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{notebook} failed under nbval:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def smoke(assets, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    env = smoke_env(assets, out)
+    nbval("finetuning.ipynb", env)
+    nbval("distill_quantize_ort.ipynb", env)
+    return {"artifacts": out / "artifacts" / "smoke", "results": out / "results" / "smoke", "env": env}
+
+
+def test_teacher_saved_as_the_contract_says(smoke):
+    teacher = smoke["artifacts"] / "teacher"
+    config = json.loads((teacher / "config.json").read_text())
+    assert config["id2label"]["42"] == "oos" and len(config["id2label"]) == 151
+    record = json.loads((teacher / "teacher_metrics.json").read_text())
+    for key in ("accuracy", "in_scope_accuracy", "oos_recall", "max_length", "teacher_base", "data_source",
+                "hyperparameters", "versions", "device", "train_wall_time_s"):
+        assert key in record, key
+    assert record["max_length"] == 32
+    assert 0.0 <= record["accuracy"] <= 1.0
+    assert (smoke["results"] / "teacher_metrics.json").is_file()
+    assert not (smoke["artifacts"] / "teacher.partial").exists(), "checkpoints are cleaned up once the teacher is in place"
+
+
+def test_metrics_table_has_every_stage_column_and_one_final(smoke):
+    metrics = pd.read_csv(smoke["results"] / "metrics.csv")
+    assert list(metrics["stage"]) == STAGES
+    assert set(COLUMNS) <= set(metrics.columns)
+    assert metrics["final"].sum() == 1
+    assert set(metrics["runtime"]) == {"pytorch", "onnxruntime"}
+    assert (metrics["threads"] == 1).all()
+    assert (metrics["size_mb"] > 0).all() and (metrics["latency_p95_ms"] >= metrics["latency_p50_ms"]).all()
+    info = json.loads((smoke["results"] / "metrics.json").read_text())
+    assert info["final"] == metrics.loc[metrics["final"], "stage"].item()
+    assert "validation" in info["selection_rule"] and info["selection_reason"]
+    for key in ("cpu", "isa", "cores"):
+        assert key in info["machine"]
+    assert (smoke["results"] / "tradeoff.png").stat().st_size > 10_000
+
+
+def test_students_are_saved_and_reused(smoke, tmp_path):
+    assert (smoke["artifacts"] / "student" / "config.json").is_file()
+    assert (smoke["artifacts"] / "student_ce" / "student_metrics.json").is_file()
+    assert list((smoke["artifacts"] / "cache").glob("teacher_logits-*.npy"))
+
+
+def test_edge_bundle_predicts_without_torch(smoke):
+    edge = smoke["artifacts"] / "edge"
+    for name in ("model.onnx", "tokenizer.json", "labels.json", "predict.py", "requirements.txt", "README.md"):
+        assert (edge / name).is_file(), name
+    tree = ast.parse((edge / "predict.py").read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
+        {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported - {"argparse", "json", "sys", "time", "pathlib"} == {"numpy", "onnxruntime", "tokenizers"}
+    # run it where torch and transformers cannot be imported
+    blocker = edge.parent / "blocker"
+    blocker.mkdir(exist_ok=True)
+    for mod in ("torch", "transformers"):
+        (blocker / f"{mod}.py").write_text(f"raise ImportError('{mod} must not be needed')\n")
+    env = {**smoke["env"], "PYTHONPATH": str(blocker)}
+    proc = subprocess.run([sys.executable, str(edge / "predict.py"), "--json", "book a flight", "play a song"],
+                          env=env, capture_output=True, text=True, cwd=edge, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    labels = json.loads((edge / "labels.json").read_text())["labels"]
+    assert [r["text"] for r in rows] == ["book a flight", "play a song"]
+    assert all(r["intent"] in labels and 0 <= r["confidence"] <= 1 for r in rows)
