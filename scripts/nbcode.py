@@ -1,4 +1,4 @@
-"""Load code cells of the notebooks by tag, so that unit tests exercise the notebooks' own functions."""
+"""Load code cells of the notebooks by tag, so that tests and scripts use the notebooks' own functions."""
 import json
 from pathlib import Path
 
