@@ -122,3 +122,12 @@ def test_evaluation_loss_is_cross_entropy(nb, tmp_path):
         expected = F.cross_entropy(student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
                                    batch["labels"])
         assert torch.allclose(trainer.compute_loss(student, batch), expected)
+
+
+def test_augmented_queries_are_deterministic_variants(nb):
+    texts = ["book a flight to paris", "what is my balance", "hi"]
+    a, b = nb["augment_queries"](texts, 2, seed=3), nb["augment_queries"](texts, 2, seed=3)
+    assert a == b and len(a) == 6 and all(v.strip() for v in a)
+    vocab = {w for t in texts for w in t.split()}
+    assert all(set(v.split()) <= vocab for v in a), "variants only reuse words of the training queries"
+    assert nb["augment_queries"](texts, 0) == []
