@@ -91,3 +91,18 @@ def test_edge_bundle_predicts_without_torch(smoke):
     labels = json.loads((edge / "labels.json").read_text())["labels"]
     assert [r["text"] for r in rows] == ["book a flight", "play a song"]
     assert all(r["intent"] in labels and 0 <= r["confidence"] <= 1 for r in rows)
+
+
+def test_a_rerun_reuses_the_teacher_and_the_students(smoke, tmp_path):
+    from conftest import run_notebook
+
+    teacher_record = smoke["artifacts"] / "teacher" / "teacher_metrics.json"
+    student_record = smoke["artifacts"] / "student" / "student_metrics.json"
+    before = teacher_record.stat().st_mtime_ns, student_record.stat().st_mtime_ns
+    assert run_notebook("finetuning.ipynb", smoke["env"], out=tmp_path / "nb1.ipynb") is None
+    assert run_notebook("distill_quantize_ort.ipynb", smoke["env"], out=tmp_path / "nb2.ipynb") is None
+    assert (teacher_record.stat().st_mtime_ns, student_record.stat().st_mtime_ns) == before
+    nb1 = (tmp_path / "nb1.ipynb").read_text()
+    assert "A finished teacher exists: it is reused" in nb1 and "Reused teacher: its saved record is kept." in nb1
+    nb2 = (tmp_path / "nb2.ipynb").read_text()
+    assert "student_ce: reusing" in nb2 and "Teacher logits reused from" in nb2
