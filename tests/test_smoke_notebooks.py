@@ -102,6 +102,7 @@ def test_a_rerun_reuses_the_teacher_and_the_students(smoke, tmp_path):
     assert run_notebook("finetuning.ipynb", smoke["env"], out=tmp_path / "nb1.ipynb") is None
     assert run_notebook("distill_quantize_ort.ipynb", smoke["env"], out=tmp_path / "nb2.ipynb") is None
     assert (teacher_record.stat().st_mtime_ns, student_record.stat().st_mtime_ns) == before
+    assert not (smoke["artifacts"] / "teacher.partial").exists()
     nb1 = (tmp_path / "nb1.ipynb").read_text()
     assert "A finished teacher exists: it is reused" in nb1 and "Reused teacher: its saved record is kept." in nb1
     nb2 = (tmp_path / "nb2.ipynb").read_text()
