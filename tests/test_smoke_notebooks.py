@@ -106,4 +106,20 @@ def test_a_rerun_reuses_the_teacher_and_the_students(smoke, tmp_path):
     nb1 = (tmp_path / "nb1.ipynb").read_text()
     assert "A finished teacher exists: it is reused" in nb1 and "Reused teacher: its saved record is kept." in nb1
     nb2 = (tmp_path / "nb2.ipynb").read_text()
-    assert "student_ce: reusing" in nb2 and "Teacher logits reused from" in nb2
+    assert "student_ce: reusing" in nb2 and "Teacher logits reused from" in nb2 and "Search reused from" in nb2
+
+
+def test_a_changed_setting_retrains_and_keeps_the_old_student(smoke, tmp_path):
+    from conftest import run_notebook
+
+    student = smoke["artifacts"] / "student"
+    before = json.loads((student / "student_metrics.json").read_text())
+    ce_before = (smoke["artifacts"] / "student_ce" / "student_metrics.json").stat().st_mtime_ns
+    params = {"optuna_trials": 0, "kd_temperature": before["kd_temperature"] + 1.0}
+    assert run_notebook("distill_quantize_ort.ipynb", smoke["env"], params, out=tmp_path / "nb2.ipynb") is None
+    nb2 = (tmp_path / "nb2.ipynb").read_text()
+    assert "student: the saved one was trained with other settings" in nb2 and "kd_temperature" in nb2
+    after = json.loads((student / "student_metrics.json").read_text())
+    assert after["kd_temperature"] == params["kd_temperature"]
+    assert json.loads((smoke["artifacts"] / "student.previous" / "student_metrics.json").read_text()) == before
+    assert (smoke["artifacts"] / "student_ce" / "student_metrics.json").stat().st_mtime_ns == ce_before
