@@ -78,9 +78,8 @@ def main(argv=None):
 
     train, val = encode("train"), encode("validation")
     logits = ns["compute_logits"](teacher, train, device="cpu")     # once, reused by every trial of this worker
-    keep = lambda ds: ds.remove_columns([c for c in ds.column_names if c not in ("input_ids", "attention_mask", "labels")])
-    train = keep(train).add_column("idx", list(range(len(train))))
-    val = keep(val)
+    train = ns["student_inputs"](train).add_column("idx", list(range(len(train))))
+    val = ns["student_inputs"](val)
     layers = [int(x) for x in args.layers.split(",")]
     low, high = max(1, args.base_epochs // 2), args.base_epochs * 2
 
