@@ -12,6 +12,7 @@ RUN ?= $(PROFILE)
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-offline.txt requirements-test.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (onnxruntime, numpy and pandas pins); this is " + sys.version.split()[0] + ": use make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"

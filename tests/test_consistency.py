@@ -60,3 +60,21 @@ def test_committed_without_outputs(nb):
     for cell in data["cells"]:
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_setup_cell_names_modules_that_need_a_restart(monkeypatch):
+    """After the Colab/Kaggle install, a module loaded earlier at another version must stop the run (restart)."""
+    import sys
+    import types
+    from importlib.metadata import version
+    src = cells("finetuning", "shared")[0]
+    (fn,) = [n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef) and n.name == "stale_modules"]
+    ns = {"sys": sys}
+    exec(compile(ast.Module([fn], []), "setup-cell", "exec"), ns)
+    old, same = types.ModuleType("fdq_old"), types.ModuleType("fdq_same")
+    old.__version__, same.__version__ = "0.0.1", version("pytest")
+    monkeypatch.setitem(sys.modules, "fdq_old", old)
+    monkeypatch.setitem(sys.modules, "fdq_same", same)
+    pairs = (("fdq_old", "pytest"), ("fdq_same", "pytest"), ("fdq_absent", "pytest"), ("fdq_old", "no-such-dist"))
+    assert ns["stale_modules"](pairs) == [f"fdq_old 0.0.1 (installed now: {version('pytest')})"]
+    assert ns["stale_modules"]() == [], "a module of this environment reports a version other than its metadata"
