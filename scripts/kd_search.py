@@ -36,6 +36,7 @@ def main(argv=None):
     ap.add_argument("--trials", type=int, default=5, help="trials this worker runs")
     ap.add_argument("--layers", default="1,3,5", help="teacher layers copied into the student")
     ap.add_argument("--base-epochs", type=int, default=6, help="epochs range: half to twice this")
+    ap.add_argument("--label-epochs", type=int, default=0, help="last epochs on the labels alone (the notebook's kd_label_epochs)")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=None, help="default: the teacher's own (teacher_metrics.json), else 64")
@@ -97,7 +98,8 @@ def main(argv=None):
         trainer = ns["DistillationTrainer"](
             model=student, args=targs, train_dataset=train, eval_dataset=val, processing_class=tokenizer,
             data_collator=ns["DataCollatorWithPadding"](tokenizer), compute_metrics=ns["trainer_metrics"],
-            alpha=alpha, temperature=temperature, teacher_logits=torch.from_numpy(logits) if alpha < 1 else None)
+            alpha=alpha, temperature=temperature, label_epochs=min(args.label_epochs, epochs - 1),
+            teacher_logits=torch.from_numpy(logits) if alpha < 1 else None)
         t0 = time.perf_counter()
         trainer.train()
         history = [round(l["eval_accuracy"], 4) for l in trainer.state.log_history if "eval_accuracy" in l]

@@ -131,3 +131,29 @@ def test_augmented_queries_are_deterministic_variants(nb):
     vocab = {w for t in texts for w in t.split()}
     assert all(set(v.split()) <= vocab for v in a), "variants only reuse words of the training queries"
     assert nb["augment_queries"](texts, 0) == []
+
+
+@pytest.mark.parametrize("label_epochs, kd_steps", [(0, 4), (1, 2)])
+def test_label_epochs_drop_the_teacher_for_the_last_epochs(nb, tmp_path, monkeypatch, label_epochs, kd_steps):
+    """2 epochs of 2 steps: with label_epochs=1 only the first epoch's steps use the teacher (kd_loss)."""
+    from datasets import Dataset
+    from transformers import DataCollatorWithPadding, TrainingArguments
+
+    texts = ["play some music", "cancel my alarm", "what time is it", "how far is paris",
+             "book a table", "tell me a joke", "set a timer", "who made you"]
+    enc = nb["tokenizer"](texts)
+    data = Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                              "labels": [0, 42, 3, 4, 5, 6, 7, 8], "idx": list(range(8))})
+    calls = []
+    kd_loss = nb["kd_loss"]
+    monkeypatch.setitem(nb, "kd_loss", lambda *a: calls.append(trainer.state.epoch) or kd_loss(*a))
+    args = TrainingArguments(output_dir=str(tmp_path / "kd"), report_to="none", per_device_train_batch_size=4,
+                             num_train_epochs=2, remove_unused_columns=False, use_cpu=True, save_strategy="no",
+                             disable_tqdm=True)
+    trainer = nb["DistillationTrainer"](model=nb["student_from_teacher"](nb["teacher"], [0]), args=args,
+                                        train_dataset=data, data_collator=DataCollatorWithPadding(nb["tokenizer"]),
+                                        alpha=0.3, temperature=2.0, teacher_logits=torch.randn(8, 151),
+                                        label_epochs=label_epochs)
+    trainer.train()
+    assert trainer.state.global_step == 4
+    assert len(calls) == kd_steps and all(epoch < 1 for epoch in calls[:2])

@@ -82,6 +82,12 @@ def test_distill_rejects_an_unknown_instruction_set(assets, tiny_teacher, tmp_pa
           ["ConfigError", "ort_isa = 'sse2'", "avx512_vnni", "avx2", "arm64"])
 
 
+def test_distill_needs_an_epoch_with_the_teacher(assets, tiny_teacher, tmp_path):
+    # the smoke profile trains 1 epoch: 1 label epoch would leave none for the teacher
+    check(assets, tmp_path, "distill_quantize_ort.ipynb", {"teacher_dir": str(tiny_teacher), "kd_label_epochs": 1},
+          ["ConfigError", "kd_label_epochs = 1", "below student_epochs = 1", "learn from the teacher"])
+
+
 def test_distill_stops_on_an_onnx_parity_failure_and_keeps_the_student(assets, tiny_teacher, tmp_path):
     # A negative tolerance cannot be met: the run must stop at the parity check with the measured difference,
     # after the students were trained and saved (nothing trained is lost).
