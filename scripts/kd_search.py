@@ -98,7 +98,7 @@ def main(argv=None):
         trainer = ns["DistillationTrainer"](
             model=student, args=targs, train_dataset=train, eval_dataset=val, processing_class=tokenizer,
             data_collator=ns["DataCollatorWithPadding"](tokenizer), compute_metrics=ns["trainer_metrics"],
-            alpha=alpha, temperature=temperature, label_epochs=min(args.label_epochs, epochs - 1),
+            alpha=alpha, temperature=temperature, label_epochs=args.label_epochs,
             teacher_logits=torch.from_numpy(logits) if alpha < 1 else None)
         t0 = time.perf_counter()
         trainer.train()

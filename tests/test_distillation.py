@@ -133,7 +133,7 @@ def test_augmented_queries_are_deterministic_variants(nb):
     assert nb["augment_queries"](texts, 0) == []
 
 
-@pytest.mark.parametrize("label_epochs, kd_steps", [(0, 4), (1, 2)])
+@pytest.mark.parametrize("label_epochs, kd_steps", [(0, 4), (1, 2), (5, 2)])   # 5 > epochs - 1: clamped to 1
 def test_label_epochs_drop_the_teacher_for_the_last_epochs(nb, tmp_path, monkeypatch, label_epochs, kd_steps):
     """2 epochs of 2 steps: with label_epochs=1 only the first epoch's steps use the teacher (kd_loss)."""
     from datasets import Dataset
