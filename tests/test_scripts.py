@@ -22,3 +22,66 @@ def test_kd_search_runs_trials_and_reports_them(assets, tiny_teacher, tmp_path):
     for r in rows:
         assert 0 <= r["kd_alpha"] <= 1 and 1 <= r["kd_temperature"] <= 10 and r["student_epochs"] in (1, 2)
         assert len(r["val_history"]) == r["student_epochs"] and r["best_val_accuracy"] == max(r["val_history"])
+
+
+def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_test(assets, tiny_teacher, tmp_path):
+    script = [sys.executable, str(REPO / "scripts" / "kd_variants.py"), "--teacher", str(tiny_teacher),
+              "--data-file", str(assets["data"]), "--max-length", "16"]
+    proc = subprocess.run(script + ["--loss", "oosreg", "--alpha", "0.5", "--epochs", "2", "--label-epochs", "1",
+                                    "--layers", "1", "--out", str(tmp_path / "runs" / "oosreg")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((tmp_path / "runs" / "oosreg" / "run.json").read_text())
+    assert run["loss"] == "oosreg" and run["label_epochs"] == 1 and len(run["val_history"]) == 2
+    assert not (tmp_path / "runs" / "oosreg" / "partial").exists()
+
+    def report(*extra):
+        proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), *extra],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return {r["run"]: r for r in map(json.loads, (l for l in proc.stdout.splitlines() if l.startswith("{")))}
+
+    rows = report()
+    assert sorted(rows) == ["oosreg", "teacher"]          # the teacher is scored beside the runs
+    assert rows["oosreg"]["val_accuracy"] == max(run["val_history"])     # the best epoch's logits were kept
+    assert not any(k.startswith("test_") for r in rows.values() for k in r)
+    assert all(0 <= r["test_oos_auroc"] <= 1 for r in report("--test").values())
+
+
+def test_oos_auroc_and_ranking_score():
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from kd_variants import OOS, auroc, ranking_score
+
+    assert auroc([3, 2, 1, 0], [True, True, False, False]) == 1.0
+    assert auroc([0, 1, 2, 3], [True, True, False, False]) == 0.0
+    assert auroc([1, 1, 1, 1], [True, False, True, False]) == 0.5
+    rng = np.random.default_rng(0)
+    score, pos = rng.integers(0, 5, 200), rng.random(200) < 0.3      # many ties
+    pairs = [(1.0 if a > b else 0.5 if a == b else 0.0) for a in score[pos] for b in score[~pos]]
+    assert abs(auroc(score, pos) - np.mean(pairs)) < 1e-12
+    logits = rng.normal(size=(1, 151))
+    logits[0, OOS], logits[0, 7] = 9.0, 8.0          # oos wins, intent 7 is the best in-scope one
+    p = np.exp(logits[0] - logits[0].max())
+    p /= p.sum()
+    assert abs(ranking_score(logits)[0] - np.log(p[7] / (1 - p[7]))) < 1e-9
+
+
+def test_kd_variants_losses_reduce_to_cross_entropy_on_the_labels():
+    import torch
+    import torch.nn.functional as F
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from kd_variants import OOS, make_loss
+
+    torch.manual_seed(0)
+    s, t = torch.randn(8, 151), torch.randn(8, 151)
+    y = torch.randint(0, 151, (8,))
+    ce = F.cross_entropy(s, y)
+    assert torch.allclose(make_loss("mse", None)(s, t, y, 1.0, 2.0), ce)
+    assert torch.allclose(make_loss("lskd", None)(s, t, y, 1.0, 2.0), ce)
+    oos = torch.full((8,), OOS)
+    assert torch.allclose(make_loss("oosce", None)(s, t, oos, 0.0, 2.0), F.cross_entropy(s, oos))
+    assert not torch.allclose(make_loss("oosce", None)(s, t, y, 0.0, 2.0), ce)
+    assert torch.allclose(make_loss("lskd", None)(s, s * 3 + 1, y, 0.0, 2.0), torch.tensor(0.0), atol=1e-6)
