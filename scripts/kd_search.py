@@ -37,6 +37,7 @@ def main(argv=None):
     ap.add_argument("--layers", default="1,3,5", help="teacher layers copied into the student")
     ap.add_argument("--base-epochs", type=int, default=6, help="epochs range: half to twice this")
     ap.add_argument("--label-epochs", type=int, default=0, help="last epochs on the labels alone (the notebook's kd_label_epochs)")
+    ap.add_argument("--freeze-embeddings", action="store_true", help="the notebook's student_freeze_embeddings")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=None, help="default: the teacher's own (teacher_metrics.json), else 64")
@@ -90,6 +91,8 @@ def main(argv=None):
         epochs = trial.suggest_int("student_epochs", low, high)
         set_seed(args.seed)
         student = ns["student_from_teacher"](teacher, layers)
+        if args.freeze_embeddings:
+            ns["freeze_embeddings"](student)
         targs = TrainingArguments(
             output_dir=str(Path(args.storage).parent / f"kd_search-{args.worker}.partial"), num_train_epochs=epochs,
             learning_rate=args.lr, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,

@@ -157,3 +157,27 @@ def test_label_epochs_drop_the_teacher_for_the_last_epochs(nb, tmp_path, monkeyp
     trainer.train()
     assert trainer.state.global_step == 4
     assert len(calls) == kd_steps and all(epoch < 1 for epoch in calls[:2])
+
+
+def test_frozen_embeddings_stay_as_initialised_while_the_layers_train(nb, tmp_path):
+    from datasets import Dataset
+    from transformers import DataCollatorWithPadding, TrainingArguments
+
+    texts = ["play some music", "cancel my alarm", "what time is it", "how far is paris"]
+    enc = nb["tokenizer"](texts)
+    data = Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                              "labels": [0, 42, 3, 4], "idx": list(range(4))})
+    student = nb["student_from_teacher"](nb["teacher"], [0])
+    emb = student.distilbert.embeddings
+    assert nb["freeze_embeddings"](student) == sum(w.numel() for w in emb.parameters()) > 0
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    args = TrainingArguments(output_dir=str(tmp_path / "kd"), report_to="none", per_device_train_batch_size=4,
+                             num_train_epochs=1, learning_rate=1e-2, remove_unused_columns=False, use_cpu=True,
+                             save_strategy="no", disable_tqdm=True)
+    nb["DistillationTrainer"](model=student, args=args, train_dataset=data,
+                              data_collator=DataCollatorWithPadding(nb["tokenizer"]), alpha=0.3, temperature=2.0,
+                              teacher_logits=torch.randn(4, 151)).train()
+    after = student.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and not any(k.startswith("distilbert.embeddings.") for k in changed)
+    assert any(k.startswith("distilbert.transformer.") for k in changed) and "classifier.weight" in changed
