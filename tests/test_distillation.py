@@ -181,3 +181,14 @@ def test_frozen_embeddings_stay_as_initialised_while_the_layers_train(nb, tmp_pa
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and not any(k.startswith("distilbert.embeddings.") for k in changed)
     assert any(k.startswith("distilbert.transformer.") for k in changed) and "classifier.weight" in changed
+
+
+def test_a_saved_student_is_retrained_when_an_optional_setting_is_turned_off(nb):
+    optional = {"kd_label_epochs": 0, "freeze_embeddings": False}
+    changed = lambda saved, now: nb["settings_changed"](saved, now, optional)
+    base = {"lr": 2e-4, "epochs": 11}
+    assert changed(base, dict(base)) == {}                                    # a student saved before the knobs
+    assert changed({**base, "freeze_embeddings": True}, base) == {"freeze_embeddings": (True, False)}
+    assert changed({**base, "kd_label_epochs": 3}, base) == {"kd_label_epochs": (3, 0)}
+    assert changed(base, {**base, "kd_label_epochs": 3}) == {"kd_label_epochs": (0, 3)}
+    assert changed({**base, "lr": 1e-4}, base) == {"lr": (1e-4, 2e-4)}
