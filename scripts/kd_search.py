@@ -107,6 +107,7 @@ def main(argv=None):
         trainer.train()
         history = [round(l["eval_accuracy"], 4) for l in trainer.state.log_history if "eval_accuracy" in l]
         trial.set_user_attr("val_history", history)
+        trial.set_user_attr("freeze_embeddings", args.freeze_embeddings)
         trial.set_user_attr("seconds", round(time.perf_counter() - t0))
         print(json.dumps({"worker": args.worker, "trial": trial.number, **trial.params, "val_history": history}),
               flush=True)

@@ -107,8 +107,10 @@ def metrics(logits, labels):
     labels = np.asarray(labels)
     pred = np.asarray(logits).argmax(-1)
     ins = labels != OOS
+    both = ins.any() and (~ins).any()      # a small --limit subset may lack one kind: the AUROC is then NaN
     return {"accuracy": float((pred == labels).mean()), "in_scope_accuracy": float((pred[ins] == labels[ins]).mean()),
-            "oos_recall": float((pred[~ins] == OOS).mean()), "oos_auroc": auroc(ranking_score(logits), ins)}
+            "oos_recall": float((pred[~ins] == OOS).mean()),
+            "oos_auroc": auroc(ranking_score(logits), ins) if both else float("nan")}
 
 
 def report(folder, clinc, test=False):
@@ -117,8 +119,15 @@ def report(folder, clinc, test=False):
     rows = []
     for f in sorted(Path(folder).glob("*/logits.npz")):
         z = np.load(f)
-        history = json.loads((f.parent / "run.json").read_text()).get("val_history") or [0]
-        row = {"run": f.parent.name, "best_epoch": 1 + history.index(max(history)) if len(history) > 1 else None,
+        run = json.loads((f.parent / "run.json").read_text())
+        if (len(z["val"]), len(z["test"])) != (len(y["val"]), len(y["test"])):
+            raise SystemExit(f"{f.parent}: its logits cover {len(z['val'])} validation and {len(z['test'])} test "
+                             f"queries, these data {len(y['val'])} and {len(y['test'])}: report it with the "
+                             f"--data-file and --limit it was trained with (run.json: {run.get('data_file')!r}, "
+                             f"limit {run.get('limit')}).")
+        history = run.get("val_history") or []
+        row = {"run": f.parent.name,
+               "best_epoch": run.get("best_epoch") or (1 + history.index(max(history)) if history else None),
                **{f"val_{k}": round(v, 4) for k, v in metrics(z["val"], y["val"]).items()}}
         if test:
             row.update({f"test_{k}": round(v, 4) for k, v in metrics(z["test"], y["test"]).items()})
@@ -146,11 +155,16 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
     ap.add_argument("--out", help="folder of this run")
-    ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only)")
+    ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only, unless --test)")
     ap.add_argument("--test", action="store_true", help="with --report: also score the test split (once, after every choice)")
     args = ap.parse_args(argv)
     if not args.report and not args.out:
         ap.error("give --out FOLDER for a run, or --report FOLDER")
+    if args.out and Path(args.out).name == "teacher":
+        ap.error("--out: the name 'teacher' is kept for the teacher's row of --report; choose another")
+    if not 0 <= args.label_epochs < args.epochs:
+        ap.error(f"--label-epochs {args.label_epochs} must be at least 0 and below --epochs {args.epochs}: at least "
+                 "one epoch has to learn from the teacher")
 
     import numpy as np
     import torch
@@ -162,7 +176,7 @@ def main(argv=None):
     tokenizer = AutoTokenizer.from_pretrained(args.teacher)
     ns = namespace("distill", fp16=False, max_length=args.max_length, tokenizer=tokenizer, DEVICE="cpu")
     clinc = ns["load_clinc"]("clinc/clinc_oos", "plus", args.data_file or "")
-    if args.limit:     # a random subset, so that each split keeps some out-of-scope queries
+    if args.limit:     # a random subset (it usually holds out-of-scope queries too; if not, the AUROC is NaN)
         clinc = {s: clinc[s].shuffle(seed=0).select(range(min(args.limit, len(clinc[s]))))
                  for s in ("train", "validation", "test")}
     torch.set_num_threads(args.threads)
@@ -174,12 +188,18 @@ def main(argv=None):
 
     train, val, test = encode("train"), encode("validation"), encode("test")
     if args.report:
-        mine = Path(args.report) / "teacher"      # the teacher is a row of the report too, scored once
-        if not (mine / "logits.npz").is_file():
+        mine = Path(args.report) / "teacher"      # the teacher is a row of the report too, scored once per setting
+        key = {"teacher": str(Path(args.teacher).resolve()),
+               "data_file": str(Path(args.data_file).resolve()) if args.data_file else None, "limit": args.limit,
+               "max_length": args.max_length}
+        saved = json.loads((mine / "run.json").read_text()) if (mine / "run.json").is_file() else None
+        if saved is not None and "val_history" in saved:
+            raise SystemExit(f"{mine} holds a student run; the report keeps the teacher's logits there: move it.")
+        if saved != key or not (mine / "logits.npz").is_file():
             mine.mkdir(parents=True, exist_ok=True)
             np.savez(mine / "logits.npz", val=ns["compute_logits"](teacher, val, device="cpu"),
                      test=ns["compute_logits"](teacher, test, device="cpu"))
-            (mine / "run.json").write_text(json.dumps({"teacher": str(args.teacher)}) + "\n")
+            (mine / "run.json").write_text(json.dumps(key) + "\n")
         report(args.report, clinc, test=args.test)
         return 0
 

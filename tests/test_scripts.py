@@ -27,10 +27,14 @@ def test_kd_search_runs_trials_and_reports_them(assets, tiny_teacher, tmp_path):
 def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_test(assets, tiny_teacher, tmp_path):
     script = [sys.executable, str(REPO / "scripts" / "kd_variants.py"), "--teacher", str(tiny_teacher),
               "--data-file", str(assets["data"]), "--max-length", "16"]
-    proc = subprocess.run(script + ["--loss", "oosreg", "--alpha", "0.5", "--epochs", "2", "--label-epochs", "1",
-                                    "--layers", "1", "--out", str(tmp_path / "runs" / "oosreg")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    for loss in ("oosreg", "kl"):      # same seed: only the loss differs
+        proc = subprocess.run(script + ["--loss", loss, "--alpha", "0.5", "--epochs", "2", "--label-epochs", "1",
+                                        "--layers", "1", "--out", str(tmp_path / "runs" / loss)],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    import numpy as np
+    logits = {loss: np.load(tmp_path / "runs" / loss / "logits.npz")["val"] for loss in ("oosreg", "kl")}
+    assert not np.allclose(logits["oosreg"], logits["kl"]), "the swapped loss was not used"
     run = json.loads((tmp_path / "runs" / "oosreg" / "run.json").read_text())
     assert run["loss"] == "oosreg" and run["label_epochs"] == 1 and len(run["val_history"]) == 2
     assert not (tmp_path / "runs" / "oosreg" / "partial").exists()
@@ -42,10 +46,21 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
         return {r["run"]: r for r in map(json.loads, (l for l in proc.stdout.splitlines() if l.startswith("{")))}
 
     rows = report()
-    assert sorted(rows) == ["oosreg", "teacher"]          # the teacher is scored beside the runs
+    assert sorted(rows) == ["kl", "oosreg", "teacher"]          # the teacher is scored beside the runs
     assert rows["oosreg"]["val_accuracy"] == max(run["val_history"])     # the best epoch's logits were kept
     assert not any(k.startswith("test_") for r in rows.values() for k in r)
     assert all(0 <= r["test_oos_auroc"] <= 1 for r in report("--test").values())
+    proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--limit", "50"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0 and "with the --data-file and --limit it was trained with" in proc.stderr
+
+
+def test_kd_variants_needs_an_epoch_with_the_teacher(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "kd_variants.py"), "--epochs", "3",
+                           "--label-epochs", "3", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--label-epochs 3 must be at least 0 and below --epochs 3" in proc.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_oos_auroc_and_ranking_score():
