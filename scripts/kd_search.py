@@ -68,6 +68,29 @@ def main(argv=None):
     record = Path(args.teacher) / "teacher_metrics.json"
     if args.max_length is None:
         args.max_length = (json.loads(record.read_text()).get("max_length") if record.is_file() else None) or 64
+    # the study first: a mismatch stops here, before the teacher's logits
+    Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
+    sampler = optuna.samplers.TPESampler(seed=args.seed + args.worker, n_startup_trials=4)
+    for attempt in range(5):     # workers started together may race to create the study
+        try:
+            study = optuna.create_study(study_name=args.study, storage=storage, direction="maximize",
+                                        load_if_exists=True, sampler=sampler)
+            break
+        except Exception:
+            if attempt == 4:
+                raise
+            time.sleep(1 + args.worker)
+    setting = {"teacher": str(Path(args.teacher).resolve()), "layers": args.layers, "base_epochs": args.base_epochs,
+               "label_epochs": args.label_epochs, "freeze_embeddings": args.freeze_embeddings, "lr": args.lr,
+               "batch_size": args.batch_size, "max_length": args.max_length, "seed": args.seed, "limit": args.limit,
+               "data_file": str(Path(args.data_file).resolve()) if args.data_file else None}
+    saved = study.user_attrs.get("setting")
+    if saved is None:
+        study.set_user_attr("setting", setting)
+    elif saved != setting:      # trials of different settings must not share one study
+        diff = ", ".join(f"{k} {saved.get(k)!r} -> {v!r}" for k, v in setting.items() if saved.get(k) != v)
+        raise SystemExit(f"Study {args.study!r} in {args.storage} was started with other settings ({diff}): "
+                         "give another --study or --storage, or the same settings.")
     tokenizer = AutoTokenizer.from_pretrained(args.teacher)
     ns = namespace("distill", fp16=False, max_length=args.max_length, tokenizer=tokenizer, DEVICE="cpu")
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
@@ -113,17 +136,6 @@ def main(argv=None):
               flush=True)
         return max(history)      # the best epoch, as the notebook's final training keeps it
 
-    Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
-    sampler = optuna.samplers.TPESampler(seed=args.seed + args.worker, n_startup_trials=4)
-    for attempt in range(5):     # workers started together may race to create the study
-        try:
-            study = optuna.create_study(study_name=args.study, storage=storage, direction="maximize",
-                                        load_if_exists=True, sampler=sampler)
-            break
-        except Exception:
-            if attempt == 4:
-                raise
-            time.sleep(1 + args.worker)
     study.optimize(objective, n_trials=args.trials)
     print(f"best so far: {study.best_value:.4f} with {study.best_params}")
     return 0
