@@ -23,26 +23,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from nbcode import namespace  # noqa: E402
+from kd_common import add_student_options, load_teacher_and_data, new_student, resolve_max_length, resolved  # noqa: E402
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--teacher", default=str(ROOT / "artifacts" / "cpu" / "teacher"), help="teacher folder")
-    ap.add_argument("--data-file", help="CLINC150 in the authors' format (else the Hub's clinc/clinc_oos plus)")
+    add_student_options(ap)
     ap.add_argument("--storage", default=str(ROOT / "artifacts" / "cpu" / "kd_search.db"), help="SQLite file of the study")
     ap.add_argument("--study", default="cpu")
     ap.add_argument("--worker", type=int, default=0, help="worker number (seeds its sampler)")
     ap.add_argument("--trials", type=int, default=5, help="trials this worker runs")
-    ap.add_argument("--layers", default="1,3,5", help="teacher layers copied into the student")
     ap.add_argument("--base-epochs", type=int, default=6, help="epochs range: half to twice this")
-    ap.add_argument("--label-epochs", type=int, default=0, help="last epochs on the labels alone (the notebook's kd_label_epochs)")
-    ap.add_argument("--freeze-embeddings", action="store_true", help="the notebook's student_freeze_embeddings")
-    ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-length", type=int, default=None, help="default: the teacher's own (teacher_metrics.json), else 64")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--limit", type=int, default=0, help="use only this many training/validation rows (a dry run)")
     ap.add_argument("--report", action="store_true", help="print the finished trials, best first, and write them to --out")
     ap.add_argument("--out", help="JSON file of --report (default: <storage> with .json)")
@@ -60,14 +51,10 @@ def main(argv=None):
             print(json.dumps(r))
         return 0
 
-    import numpy as np
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments, set_seed
+    from transformers import TrainingArguments
 
-    torch.set_num_threads(args.threads)
-    record = Path(args.teacher) / "teacher_metrics.json"
-    if args.max_length is None:
-        args.max_length = (json.loads(record.read_text()).get("max_length") if record.is_file() else None) or 64
+    resolve_max_length(args)
     # the study first: a mismatch stops here, before the teacher's logits
     Path(args.storage).parent.mkdir(parents=True, exist_ok=True)
     sampler = optuna.samplers.TPESampler(seed=args.seed + args.worker, n_startup_trials=4)
@@ -80,10 +67,10 @@ def main(argv=None):
             if attempt == 4:
                 raise
             time.sleep(1 + args.worker)
-    setting = {"teacher": str(Path(args.teacher).resolve()), "layers": args.layers, "base_epochs": args.base_epochs,
+    setting = {"teacher": resolved(args.teacher), "layers": args.layers, "base_epochs": args.base_epochs,
                "label_epochs": args.label_epochs, "freeze_embeddings": args.freeze_embeddings, "lr": args.lr,
                "batch_size": args.batch_size, "max_length": args.max_length, "seed": args.seed, "limit": args.limit,
-               "data_file": str(Path(args.data_file).resolve()) if args.data_file else None}
+               "data_file": resolved(args.data_file)}
     saved = study.user_attrs.get("setting")
     if saved is None:
         study.set_user_attr("setting", setting)
@@ -91,10 +78,7 @@ def main(argv=None):
         diff = ", ".join(f"{k} {saved.get(k)!r} -> {v!r}" for k, v in setting.items() if saved.get(k) != v)
         raise SystemExit(f"Study {args.study!r} in {args.storage} was started with other settings ({diff}): "
                          "give another --study or --storage, or the same settings.")
-    tokenizer = AutoTokenizer.from_pretrained(args.teacher)
-    ns = namespace("distill", fp16=False, max_length=args.max_length, tokenizer=tokenizer, DEVICE="cpu")
-    teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
-    clinc = ns["load_clinc"]("clinc/clinc_oos", "plus", args.data_file or "")
+    ns, tokenizer, teacher, clinc = load_teacher_and_data(args)
 
     def encode(split):
         ds = clinc[split].select(range(min(args.limit, len(clinc[split])))) if args.limit else clinc[split]
@@ -105,17 +89,13 @@ def main(argv=None):
     logits = ns["compute_logits"](teacher, train, device="cpu")     # once, reused by every trial of this worker
     train = ns["student_inputs"](train).add_column("idx", list(range(len(train))))
     val = ns["student_inputs"](val)
-    layers = [int(x) for x in args.layers.split(",")]
     low, high = max(1, args.base_epochs // 2), args.base_epochs * 2
 
     def objective(trial):
         alpha = trial.suggest_float("kd_alpha", 0.0, 1.0)
         temperature = trial.suggest_float("kd_temperature", 1.0, 10.0)
         epochs = trial.suggest_int("student_epochs", low, high)
-        set_seed(args.seed)
-        student = ns["student_from_teacher"](teacher, layers)
-        if args.freeze_embeddings:
-            ns["freeze_embeddings"](student)
+        student = new_student(ns, teacher, args)
         targs = TrainingArguments(
             output_dir=str(Path(args.storage).parent / f"kd_search-{args.worker}.partial"), num_train_epochs=epochs,
             learning_rate=args.lr, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,

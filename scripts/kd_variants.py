@@ -21,11 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from nbcode import namespace  # noqa: E402
+from kd_common import add_student_options, load_teacher_and_data, new_student, resolved  # noqa: E402
 
-OOS = 42
+OOS = 42      # the `oos` label in the Hub's order (the notebook's OOS_LABEL)
 LOSSES = {
     "kl": "the notebook's: alpha CE + (1 - alpha) T^2 KL",
     "mse": "alpha CE + (1 - alpha) MSE between the logits (Kim et al., 2021)",
@@ -102,18 +101,17 @@ def auroc(score, positive):
     return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def metrics(logits, labels):
+def metrics(logits, labels, clinc_metrics):
+    """The notebook's `clinc_metrics` (accuracy, in-scope accuracy, OOS recall) plus the OOS AUROC."""
     import numpy as np
     labels = np.asarray(labels)
-    pred = np.asarray(logits).argmax(-1)
     ins = labels != OOS
     both = ins.any() and (~ins).any()      # a small --limit subset may lack one kind: the AUROC is then NaN
-    return {"accuracy": float((pred == labels).mean()), "in_scope_accuracy": float((pred[ins] == labels[ins]).mean()),
-            "oos_recall": float((pred[~ins] == OOS).mean()),
+    return {**clinc_metrics(labels, np.asarray(logits).argmax(-1)),
             "oos_auroc": auroc(ranking_score(logits), ins) if both else float("nan")}
 
 
-def report(folder, clinc, test=False):
+def report(folder, clinc, clinc_metrics, test=False):
     import numpy as np
     y = {"val": np.asarray(clinc["validation"]["intent"]), "test": np.asarray(clinc["test"]["intent"])}
     rows = []
@@ -128,9 +126,9 @@ def report(folder, clinc, test=False):
         history = run.get("val_history") or []
         row = {"run": f.parent.name,
                "best_epoch": run.get("best_epoch") or (1 + history.index(max(history)) if history else None),
-               **{f"val_{k}": round(v, 4) for k, v in metrics(z["val"], y["val"]).items()}}
+               **{f"val_{k}": round(v, 4) for k, v in metrics(z["val"], y["val"], clinc_metrics).items()}}
         if test:
-            row.update({f"test_{k}": round(v, 4) for k, v in metrics(z["test"], y["test"]).items()})
+            row.update({f"test_{k}": round(v, 4) for k, v in metrics(z["test"], y["test"], clinc_metrics).items()})
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -138,21 +136,12 @@ def report(folder, clinc, test=False):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--teacher", default=str(ROOT / "artifacts" / "cpu" / "teacher"), help="teacher folder")
-    ap.add_argument("--data-file", help="CLINC150 in the authors' format (else the Hub's clinc/clinc_oos plus)")
+    add_student_options(ap)
     ap.add_argument("--loss", choices=sorted(LOSSES), default="kl", help="; ".join(f"{k}: {v}" for k, v in LOSSES.items()))
     ap.add_argument("--alpha", type=float, default=0.07, help="weight of the labels (1 = student_ce, no teacher)")
     ap.add_argument("--temperature", type=float, default=1.85)
     ap.add_argument("--beta", type=float, default=1.0, help="weight of the out-of-scope log-odds term (--loss oosreg)")
     ap.add_argument("--epochs", type=int, default=11)
-    ap.add_argument("--label-epochs", type=int, default=0, help="last epochs on the labels alone (the notebook's kd_label_epochs)")
-    ap.add_argument("--layers", default="1,3,5", help="teacher layers copied into the student")
-    ap.add_argument("--freeze-embeddings", action="store_true", help="the notebook's student_freeze_embeddings")
-    ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-length", type=int, default=None, help="default: the teacher's own (teacher_metrics.json), else 64")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
     ap.add_argument("--out", help="folder of this run")
     ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only, unless --test)")
@@ -168,19 +157,12 @@ def main(argv=None):
 
     import numpy as np
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments, set_seed
+    from transformers import TrainingArguments
 
-    record = Path(args.teacher) / "teacher_metrics.json"
-    if args.max_length is None:
-        args.max_length = (json.loads(record.read_text()).get("max_length") if record.is_file() else None) or 64
-    tokenizer = AutoTokenizer.from_pretrained(args.teacher)
-    ns = namespace("distill", fp16=False, max_length=args.max_length, tokenizer=tokenizer, DEVICE="cpu")
-    clinc = ns["load_clinc"]("clinc/clinc_oos", "plus", args.data_file or "")
+    ns, tokenizer, teacher, clinc = load_teacher_and_data(args)
     if args.limit:     # a random subset (it usually holds out-of-scope queries too; if not, the AUROC is NaN)
         clinc = {s: clinc[s].shuffle(seed=0).select(range(min(args.limit, len(clinc[s]))))
                  for s in ("train", "validation", "test")}
-    torch.set_num_threads(args.threads)
-    teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
 
     def encode(split):
         ds = clinc[split].map(lambda b: tokenizer(b["text"], truncation=True, max_length=args.max_length), batched=True)
@@ -189,8 +171,7 @@ def main(argv=None):
     train, val, test = encode("train"), encode("validation"), encode("test")
     if args.report:
         mine = Path(args.report) / "teacher"      # the teacher is a row of the report too, scored once per setting
-        key = {"teacher": str(Path(args.teacher).resolve()),
-               "data_file": str(Path(args.data_file).resolve()) if args.data_file else None, "limit": args.limit,
+        key = {"teacher": resolved(args.teacher), "data_file": resolved(args.data_file), "limit": args.limit,
                "max_length": args.max_length}
         saved = json.loads((mine / "run.json").read_text()) if (mine / "run.json").is_file() else None
         if saved is not None and "val_history" in saved:
@@ -200,7 +181,7 @@ def main(argv=None):
             np.savez(mine / "logits.npz", val=ns["compute_logits"](teacher, val, device="cpu"),
                      test=ns["compute_logits"](teacher, test, device="cpu"))
             (mine / "run.json").write_text(json.dumps(key) + "\n")
-        report(args.report, clinc, test=args.test)
+        report(args.report, clinc, ns["clinc_metrics"], test=args.test)
         return 0
 
     out = Path(args.out)
@@ -208,10 +189,7 @@ def main(argv=None):
     logits = ns["compute_logits"](teacher, train, device="cpu")
     ns["kd_loss"] = make_loss(args.loss, ns["kd_loss"], logits, args.beta)     # the Trainer looks it up here
     train = ns["student_inputs"](train).add_column("idx", list(range(len(train))))
-    set_seed(args.seed)
-    student = ns["student_from_teacher"](teacher, [int(x) for x in args.layers.split(",")])
-    if args.freeze_embeddings:
-        ns["freeze_embeddings"](student)
+    student = new_student(ns, teacher, args)
     targs = TrainingArguments(
         output_dir=str(out / "partial"), num_train_epochs=args.epochs, learning_rate=args.lr,
         per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, eval_strategy="epoch",
@@ -234,7 +212,7 @@ def main(argv=None):
     shutil.rmtree(out / "partial", ignore_errors=True)
     run = {**vars(args), "val_history": history, "best_epoch": 1 + history.index(max(history)), "seconds": seconds}
     (out / "run.json").write_text(json.dumps(run, indent=1) + "\n")
-    val_metrics = metrics(np.load(out / "logits.npz")["val"], np.asarray(clinc["validation"]["intent"]))
+    val_metrics = metrics(np.load(out / "logits.npz")["val"], clinc["validation"]["intent"], ns["clinc_metrics"])
     print(json.dumps({"run": out.name, "val_history": history, **{f"val_{k}": round(v, 4) for k, v in val_metrics.items()},
                       "seconds": seconds}), flush=True)
     return 0
