@@ -14,6 +14,7 @@ def add_student_options(ap):
     ap.add_argument("--label-epochs", type=int, default=0, help="last epochs on the labels alone (the notebook's kd_label_epochs)")
     ap.add_argument("--freeze-embeddings", action="store_true", help="the notebook's student_freeze_embeddings")
     ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--warmup-ratio", type=float, default=0.0, help="the notebook's student_warmup_ratio")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=None, help="default: the teacher's own (teacher_metrics.json), else 64")
     ap.add_argument("--threads", type=int, default=1)

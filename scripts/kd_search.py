@@ -71,6 +71,8 @@ def main(argv=None):
                "label_epochs": args.label_epochs, "freeze_embeddings": args.freeze_embeddings, "lr": args.lr,
                "batch_size": args.batch_size, "max_length": args.max_length, "seed": args.seed, "limit": args.limit,
                "data_file": resolved(args.data_file)}
+    if args.warmup_ratio:      # recorded only when used, so studies started before the option stay resumable
+        setting["warmup_ratio"] = args.warmup_ratio
     saved = study.user_attrs.get("setting")
     if saved is None:
         study.set_user_attr("setting", setting)
@@ -98,9 +100,9 @@ def main(argv=None):
         student = new_student(ns, teacher, args)
         targs = TrainingArguments(
             output_dir=str(Path(args.storage).parent / f"kd_search-{args.worker}.partial"), num_train_epochs=epochs,
-            learning_rate=args.lr, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
-            eval_strategy="epoch", save_strategy="no", remove_unused_columns=False, report_to="none",
-            disable_tqdm=True, seed=args.seed, logging_steps=1000, use_cpu=True)
+            learning_rate=args.lr, warmup_ratio=args.warmup_ratio, per_device_train_batch_size=args.batch_size,
+            per_device_eval_batch_size=128, eval_strategy="epoch", save_strategy="no", remove_unused_columns=False,
+            report_to="none", disable_tqdm=True, seed=args.seed, logging_steps=1000, use_cpu=True)
         trainer = ns["DistillationTrainer"](
             model=student, args=targs, train_dataset=train, eval_dataset=val, processing_class=tokenizer,
             data_collator=ns["DataCollatorWithPadding"](tokenizer), compute_metrics=ns["trainer_metrics"],

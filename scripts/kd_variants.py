@@ -192,10 +192,10 @@ def main(argv=None):
     student = new_student(ns, teacher, args)
     targs = TrainingArguments(
         output_dir=str(out / "partial"), num_train_epochs=args.epochs, learning_rate=args.lr,
-        per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128, eval_strategy="epoch",
-        save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="accuracy",
-        remove_unused_columns=False, report_to="none", disable_tqdm=True, seed=args.seed, logging_steps=1000,
-        use_cpu=True)
+        warmup_ratio=args.warmup_ratio, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
+        metric_for_best_model="accuracy", remove_unused_columns=False, report_to="none", disable_tqdm=True,
+        seed=args.seed, logging_steps=1000, use_cpu=True)
     trainer = ns["DistillationTrainer"](
         model=student, args=targs, train_dataset=train, eval_dataset=ns["student_inputs"](val),
         processing_class=tokenizer, data_collator=ns["DataCollatorWithPadding"](tokenizer),

@@ -20,6 +20,11 @@ def test_kd_search_runs_trials_and_reports_them(assets, tiny_teacher, tmp_path):
                                     "--max-length", "16", "--freeze-embeddings"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "started with other settings (freeze_embeddings False -> True)" in proc.stderr
+    proc = subprocess.run(common + ["--worker", "2", "--trials", "1", "--teacher", str(tiny_teacher), "--data-file",
+                                    str(assets["data"]), "--layers", "1", "--base-epochs", "1", "--limit", "64",
+                                    "--max-length", "16", "--warmup-ratio", "0.1"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0 and "started with other settings (warmup_ratio None -> 0.1)" in proc.stderr
     proc = subprocess.run(common + ["--report"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(storage.with_suffix(".json").read_text())
