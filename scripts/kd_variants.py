@@ -73,6 +73,19 @@ def make_loss(name, base, teacher_train_logits=None, beta=1.0):
     raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
 
 
+def layer_decay_groups(model, lr, decay):
+    """AdamW parameter groups with layer-wise learning-rate decay: the head trains at `lr`, the top transformer
+    layer at lr * decay, each layer below at one more factor of `decay`, the embeddings at the lowest rate."""
+    base = model.base_model
+    layers = list(base.transformer.layer)
+    n = len(layers)
+    groups = [(list(base.embeddings.parameters()), decay ** (n + 1))]
+    groups += [(list(layer.parameters()), decay ** (n - i)) for i, layer in enumerate(layers)]
+    seen = {id(p) for params, _ in groups for p in params}
+    groups.append(([p for p in model.parameters() if id(p) not in seen], 1.0))      # pre_classifier, classifier
+    return [{"params": [p for p in params if p.requires_grad], "lr": lr * factor} for params, factor in groups]
+
+
 def ranking_score(logits):
     """Log-odds of the most likely in-scope intent: high = in scope (numpy, float64)."""
     import numpy as np
@@ -142,6 +155,8 @@ def main(argv=None):
     ap.add_argument("--temperature", type=float, default=1.85)
     ap.add_argument("--beta", type=float, default=1.0, help="weight of the out-of-scope log-odds term (--loss oosreg)")
     ap.add_argument("--epochs", type=int, default=11)
+    ap.add_argument("--layer-decay", type=float, default=1.0,
+                    help="layer-wise learning-rate decay (1 = off: every weight at --lr, the notebook's way)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
     ap.add_argument("--out", help="folder of this run")
     ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only, unless --test)")
@@ -200,7 +215,9 @@ def main(argv=None):
         model=student, args=targs, train_dataset=train, eval_dataset=ns["student_inputs"](val),
         processing_class=tokenizer, data_collator=ns["DataCollatorWithPadding"](tokenizer),
         compute_metrics=ns["trainer_metrics"], alpha=args.alpha, temperature=args.temperature,
-        label_epochs=args.label_epochs, teacher_logits=torch.from_numpy(logits) if args.alpha < 1 else None)
+        label_epochs=args.label_epochs, teacher_logits=torch.from_numpy(logits) if args.alpha < 1 else None,
+        optimizers=(torch.optim.AdamW(layer_decay_groups(student, args.lr, args.layer_decay), lr=args.lr,
+                                      weight_decay=0.0), None) if args.layer_decay != 1 else (None, None))
     t0 = time.perf_counter()
     trainer.train()
     seconds = round(time.perf_counter() - t0)

@@ -110,3 +110,17 @@ def test_kd_variants_losses_reduce_to_cross_entropy_on_the_labels():
     assert torch.allclose(make_loss("oosce", None)(s, t, oos, 0.0, 2.0), F.cross_entropy(s, oos))
     assert not torch.allclose(make_loss("oosce", None)(s, t, y, 0.0, 2.0), ce)
     assert torch.allclose(make_loss("lskd", None)(s, s * 3 + 1, y, 0.0, 2.0), torch.tensor(0.0), atol=1e-6)
+
+
+def test_kd_variants_layer_decay_gives_every_weight_once_lower_rates_further_down():
+    sys.path.insert(0, str(REPO / "scripts"))
+    from kd_variants import layer_decay_groups
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    model = DistilBertForSequenceClassification(DistilBertConfig(
+        n_layers=3, dim=16, hidden_dim=32, n_heads=2, vocab_size=50, max_position_embeddings=16, num_labels=4))
+    groups = layer_decay_groups(model, 1e-3, 0.5)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) and set(ids) == {id(p) for p in model.parameters()}
+    assert [g["lr"] for g in groups] == [1e-3 * 0.5 ** k for k in (4, 3, 2, 1, 0)]   # embeddings .. head
+    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.distilbert.embeddings.parameters()}
+    assert {id(p) for p in groups[3]["params"]} == {id(p) for p in model.distilbert.transformer.layer[2].parameters()}
