@@ -86,6 +86,18 @@ def layer_decay_groups(model, lr, decay):
     return [{"params": [p for p in params if p.requires_grad], "lr": lr * factor} for params, factor in groups]
 
 
+def dropout_logits(compute_logits, teacher, dataset, passes, seed):
+    """The teacher's logits averaged over `passes` forward passes with its dropout on (Monte Carlo dropout)."""
+    import torch
+    torch.manual_seed(seed)
+    teacher.eval = lambda: teacher.train(True)      # compute_logits switches to eval mode: keep dropout on
+    try:
+        return sum(compute_logits(teacher, dataset, device="cpu") for _ in range(passes)) / passes
+    finally:
+        del teacher.eval
+        teacher.train(False)
+
+
 def ranking_score(logits):
     """Log-odds of the most likely in-scope intent: high = in scope (numpy, float64)."""
     import numpy as np
@@ -155,6 +167,8 @@ def main(argv=None):
     ap.add_argument("--temperature", type=float, default=1.85)
     ap.add_argument("--beta", type=float, default=1.0, help="weight of the out-of-scope log-odds term (--loss oosreg)")
     ap.add_argument("--epochs", type=int, default=11)
+    ap.add_argument("--teacher-dropout-passes", type=int, default=0,
+                    help="average the teacher's training-set logits over this many passes with dropout on (0 = off)")
     ap.add_argument("--layer-decay", type=float, default=1.0,
                     help="layer-wise learning-rate decay (1 = off: every weight at --lr, the notebook's way)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
@@ -201,7 +215,8 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    logits = ns["compute_logits"](teacher, train, device="cpu")
+    logits = (dropout_logits(ns["compute_logits"], teacher, train, args.teacher_dropout_passes, args.seed)
+              if args.teacher_dropout_passes else ns["compute_logits"](teacher, train, device="cpu"))
     ns["kd_loss"] = make_loss(args.loss, ns["kd_loss"], logits, args.beta)     # the Trainer looks it up here
     train = ns["student_inputs"](train).add_column("idx", list(range(len(train))))
     student = new_student(ns, teacher, args)

@@ -124,3 +124,24 @@ def test_kd_variants_layer_decay_gives_every_weight_once_lower_rates_further_dow
     assert [g["lr"] for g in groups] == [1e-3 * 0.5 ** k for k in (4, 3, 2, 1, 0)]   # embeddings .. head
     assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.distilbert.embeddings.parameters()}
     assert {id(p) for p in groups[3]["params"]} == {id(p) for p in model.distilbert.transformer.layer[2].parameters()}
+
+
+def test_kd_variants_dropout_logits_average_stochastic_passes_and_restore_eval_mode():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import torch
+    from kd_variants import dropout_logits
+    from transformers import BertConfig, BertForSequenceClassification
+    torch.manual_seed(0)
+    teacher = BertForSequenceClassification(BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=16, num_labels=3, hidden_dropout_prob=0.3)).eval()
+    ids = torch.randint(0, 50, (4, 8))
+
+    def logits(model, dataset, device="cpu"):      # what the notebook's compute_logits does with the mode
+        with torch.no_grad():
+            return model.to(device).eval()(input_ids=dataset).logits.numpy()
+
+    plain = logits(teacher, ids)
+    one, again = dropout_logits(logits, teacher, ids, 3, seed=1), dropout_logits(logits, teacher, ids, 3, seed=1)
+    assert (one == again).all() and not (one == plain).all()
+    assert not teacher.training and "eval" not in vars(teacher) and (logits(teacher, ids) == plain).all()
