@@ -232,7 +232,8 @@ def main(argv=None):
         compute_metrics=ns["trainer_metrics"], alpha=args.alpha, temperature=args.temperature,
         label_epochs=args.label_epochs, teacher_logits=torch.from_numpy(logits) if args.alpha < 1 else None,
         optimizers=(torch.optim.AdamW(layer_decay_groups(student, args.lr, args.layer_decay), lr=args.lr,
-                                      weight_decay=0.0), None) if args.layer_decay != 1 else (None, None))
+                                      weight_decay=0.0, fused=True), None)     # fused, as the Trainer's default
+        if args.layer_decay != 1 else (None, None))
     t0 = time.perf_counter()
     trainer.train()
     seconds = round(time.perf_counter() - t0)
