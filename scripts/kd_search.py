@@ -77,7 +77,8 @@ def main(argv=None):
     if saved is None:
         study.set_user_attr("setting", setting)
     elif saved != setting:      # trials of different settings must not share one study
-        diff = ", ".join(f"{k} {saved.get(k)!r} -> {v!r}" for k, v in setting.items() if saved.get(k) != v)
+        keys = list(setting) + [k for k in saved if k not in setting]      # a setting dropped since counts too
+        diff = ", ".join(f"{k} {saved.get(k)!r} -> {setting.get(k)!r}" for k in keys if saved.get(k) != setting.get(k))
         raise SystemExit(f"Study {args.study!r} in {args.storage} was started with other settings ({diff}): "
                          "give another --study or --storage, or the same settings.")
     ns, tokenizer, teacher, clinc = load_teacher_and_data(args)

@@ -86,16 +86,31 @@ def layer_decay_groups(model, lr, decay):
     return [{"params": [p for p in params if p.requires_grad], "lr": lr * factor} for params, factor in groups]
 
 
+def layer_decay_optimizer(model, training_args, decay):
+    """The optimizer the Trainer would build from `training_args` (AdamW, fused where the Trainer fuses it), over
+    layer_decay_groups; weight decay `training_args.weight_decay` on every weight (0 here, as in every run)."""
+    from transformers import Trainer
+    cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(training_args, model)
+    return cls(layer_decay_groups(model, training_args.learning_rate, decay),
+               **{**kwargs, "weight_decay": training_args.weight_decay})
+
+
 def dropout_logits(compute_logits, teacher, dataset, passes, seed):
-    """The teacher's logits averaged over `passes` forward passes with its dropout on (Monte Carlo dropout)."""
+    """The teacher's logits averaged over `passes` forward passes with its dropout on (the logits, not the
+    probabilities, are averaged)."""
+    import numpy as np
     import torch
     torch.manual_seed(seed)
     teacher.eval = lambda: teacher.train(True)      # compute_logits switches to eval mode: keep dropout on
     try:
-        return sum(compute_logits(teacher, dataset, device="cpu") for _ in range(passes)) / passes
+        runs = [compute_logits(teacher, dataset, device="cpu") for _ in range(passes)]
     finally:
         del teacher.eval
         teacher.train(False)
+    if passes > 1 and np.array_equal(runs[0], runs[1]):
+        raise RuntimeError("two dropout passes gave identical logits: compute_logits no longer leaves dropout on "
+                           "(it must switch modes with model.eval()), or the teacher has no dropout")
+    return sum(runs) / passes
 
 
 def ranking_score(logits):
@@ -231,8 +246,7 @@ def main(argv=None):
         processing_class=tokenizer, data_collator=ns["DataCollatorWithPadding"](tokenizer),
         compute_metrics=ns["trainer_metrics"], alpha=args.alpha, temperature=args.temperature,
         label_epochs=args.label_epochs, teacher_logits=torch.from_numpy(logits) if args.alpha < 1 else None,
-        optimizers=(torch.optim.AdamW(layer_decay_groups(student, args.lr, args.layer_decay), lr=args.lr,
-                                      weight_decay=0.0, fused=True), None)     # fused, as the Trainer's default
+        optimizers=(layer_decay_optimizer(student, targs, args.layer_decay), None)
         if args.layer_decay != 1 else (None, None))
     t0 = time.perf_counter()
     trainer.train()

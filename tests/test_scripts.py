@@ -3,6 +3,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from conftest import REPO
 
 
@@ -25,6 +28,12 @@ def test_kd_search_runs_trials_and_reports_them(assets, tiny_teacher, tmp_path):
                                     "--max-length", "16", "--warmup-ratio", "0.1"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "started with other settings (warmup_ratio None -> 0.1)" in proc.stderr
+    other = [sys.executable, str(REPO / "scripts" / "kd_search.py"), "--storage", str(tmp_path / "other.db"),
+             "--teacher", str(tiny_teacher), "--data-file", str(assets["data"]), "--layers", "1", "--base-epochs",
+             "1", "--limit", "64", "--max-length", "16", "--trials", "0"]
+    for extra in (["--warmup-ratio", "0.1"], []):      # started with a warm-up, resumed without one
+        proc = subprocess.run(other + extra, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0 and "started with other settings (warmup_ratio 0.1 -> None)" in proc.stderr
     proc = subprocess.run(common + ["--report"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(storage.with_suffix(".json").read_text())
@@ -39,7 +48,8 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
               "--data-file", str(assets["data"]), "--max-length", "16"]
     for loss in ("oosreg", "kl"):      # same seed: only the loss differs
         proc = subprocess.run(script + ["--loss", loss, "--alpha", "0.5", "--epochs", "2", "--label-epochs", "1",
-                                        "--layers", "1", "--out", str(tmp_path / "runs" / loss)],
+                                        "--layers", "1", "--out", str(tmp_path / "runs" / loss),
+                                        "--warmup-ratio", "0.1", "--layer-decay", "0.8", "--teacher-dropout-passes", "2"],
                               capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
     import numpy as np
@@ -47,6 +57,7 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
     assert not np.allclose(logits["oosreg"], logits["kl"]), "the swapped loss was not used"
     run = json.loads((tmp_path / "runs" / "oosreg" / "run.json").read_text())
     assert run["loss"] == "oosreg" and run["label_epochs"] == 1 and len(run["val_history"]) == 2
+    assert (run["warmup_ratio"], run["layer_decay"], run["teacher_dropout_passes"]) == (0.1, 0.8, 2)
     assert not (tmp_path / "runs" / "oosreg" / "partial").exists()
 
     def report(*extra):
@@ -145,3 +156,15 @@ def test_kd_variants_dropout_logits_average_stochastic_passes_and_restore_eval_m
     one, again = dropout_logits(logits, teacher, ids, 3, seed=1), dropout_logits(logits, teacher, ids, 3, seed=1)
     assert (one == again).all() and not (one == plain).all()
     assert not teacher.training and "eval" not in vars(teacher) and (logits(teacher, ids) == plain).all()
+    torch.manual_seed(1)
+    teacher.train()
+    with torch.no_grad():
+        by_hand = [teacher(input_ids=ids).logits.numpy() for _ in range(3)]
+    teacher.eval()
+    assert np.allclose(one, sum(by_hand) / 3, atol=1e-6) and not np.allclose(one, by_hand[0])
+
+    def always_eval(model, dataset, device="cpu"):     # a compute_logits that switches modes another way
+        with torch.no_grad():
+            return model.to(device).train(False)(input_ids=dataset).logits.numpy()
+    with pytest.raises(RuntimeError, match="two dropout passes gave identical logits"):
+        dropout_logits(always_eval, teacher, ids, 2, seed=1)
