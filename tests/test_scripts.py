@@ -12,27 +12,23 @@ from conftest import REPO
 def test_kd_search_runs_trials_and_reports_them(assets, tiny_teacher, tmp_path):
     storage = tmp_path / "search.db"
     common = [sys.executable, str(REPO / "scripts" / "kd_search.py"), "--storage", str(storage)]
+    setting = ["--teacher", str(tiny_teacher), "--data-file", str(assets["data"]), "--layers", "1", "--base-epochs",
+               "1", "--limit", "64", "--max-length", "16"]
+
+    def search(*extra, storage_args=common):
+        return subprocess.run(storage_args + setting + list(extra), capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path)
+
     for worker in (0, 1):     # two workers, one study
-        proc = subprocess.run(common + ["--worker", str(worker), "--trials", "1", "--teacher", str(tiny_teacher),
-                                        "--data-file", str(assets["data"]), "--layers", "1", "--base-epochs", "1",
-                                        "--limit", "64", "--max-length", "16"],
-                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        proc = search("--worker", str(worker), "--trials", "1")
         assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = subprocess.run(common + ["--worker", "2", "--trials", "1", "--teacher", str(tiny_teacher), "--data-file",
-                                    str(assets["data"]), "--layers", "1", "--base-epochs", "1", "--limit", "64",
-                                    "--max-length", "16", "--freeze-embeddings"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = search("--worker", "2", "--trials", "1", "--freeze-embeddings")
     assert proc.returncode != 0 and "started with other settings (freeze_embeddings False -> True)" in proc.stderr
-    proc = subprocess.run(common + ["--worker", "2", "--trials", "1", "--teacher", str(tiny_teacher), "--data-file",
-                                    str(assets["data"]), "--layers", "1", "--base-epochs", "1", "--limit", "64",
-                                    "--max-length", "16", "--warmup-ratio", "0.1"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = search("--worker", "2", "--trials", "1", "--warmup-ratio", "0.1")
     assert proc.returncode != 0 and "started with other settings (warmup_ratio None -> 0.1)" in proc.stderr
-    other = [sys.executable, str(REPO / "scripts" / "kd_search.py"), "--storage", str(tmp_path / "other.db"),
-             "--teacher", str(tiny_teacher), "--data-file", str(assets["data"]), "--layers", "1", "--base-epochs",
-             "1", "--limit", "64", "--max-length", "16", "--trials", "0"]
+    other = [sys.executable, str(REPO / "scripts" / "kd_search.py"), "--storage", str(tmp_path / "other.db")]
     for extra in (["--warmup-ratio", "0.1"], []):      # started with a warm-up, resumed without one
-        proc = subprocess.run(other + extra, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        proc = search("--trials", "0", *extra, storage_args=other)
     assert proc.returncode != 0 and "started with other settings (warmup_ratio 0.1 -> None)" in proc.stderr
     proc = subprocess.run(common + ["--report"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -52,7 +48,6 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
                                         "--warmup-ratio", "0.1", "--layer-decay", "0.8", "--teacher-dropout-passes", "2"],
                               capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    import numpy as np
     logits = {loss: np.load(tmp_path / "runs" / loss / "logits.npz")["val"] for loss in ("oosreg", "kl")}
     assert not np.allclose(logits["oosreg"], logits["kl"]), "the swapped loss was not used"
     run = json.loads((tmp_path / "runs" / "oosreg" / "run.json").read_text())
