@@ -151,6 +151,17 @@ def metrics(logits, labels, clinc_metrics):
             "oos_auroc": auroc(ranking_score(logits), ins) if both else float("nan")}
 
 
+def training_args(args, out):
+    """The run's TrainingArguments: the notebook's train_student settings, on the CPU, checkpoints in <out>/partial."""
+    from transformers import TrainingArguments
+    return TrainingArguments(
+        output_dir=str(Path(out) / "partial"), num_train_epochs=args.epochs, learning_rate=args.lr,
+        warmup_ratio=args.warmup_ratio, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
+        metric_for_best_model="accuracy", remove_unused_columns=False, report_to="none", disable_tqdm=True,
+        seed=args.seed, logging_steps=1000, use_cpu=True, group_by_length=args.group_by_length)
+
+
 def report(folder, clinc, clinc_metrics, test=False):
     import numpy as np
     y = {"val": np.asarray(clinc["validation"]["intent"]), "test": np.asarray(clinc["test"]["intent"])}
@@ -186,6 +197,8 @@ def main(argv=None):
                     help="average the teacher's training-set logits over this many passes with dropout on (0 = off)")
     ap.add_argument("--layer-decay", type=float, default=1.0,
                     help="layer-wise learning-rate decay (1 = off: every weight at --lr, the notebook's way)")
+    ap.add_argument("--group-by-length", action="store_true",
+                    help="batches of queries of similar length (the Trainer's group_by_length): less padding")
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
     ap.add_argument("--out", help="folder of this run")
     ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only, unless --test)")
@@ -201,7 +214,6 @@ def main(argv=None):
 
     import numpy as np
     import torch
-    from transformers import TrainingArguments
 
     ns, tokenizer, teacher, clinc = load_teacher_and_data(args)
     if args.limit:     # a random subset (it usually holds out-of-scope queries too; if not, the AUROC is NaN)
@@ -235,12 +247,7 @@ def main(argv=None):
     ns["kd_loss"] = make_loss(args.loss, ns["kd_loss"], logits, args.beta)     # the Trainer looks it up here
     train = ns["student_inputs"](train).add_column("idx", list(range(len(train))))
     student = new_student(ns, teacher, args)
-    targs = TrainingArguments(
-        output_dir=str(out / "partial"), num_train_epochs=args.epochs, learning_rate=args.lr,
-        warmup_ratio=args.warmup_ratio, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
-        eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
-        metric_for_best_model="accuracy", remove_unused_columns=False, report_to="none", disable_tqdm=True,
-        seed=args.seed, logging_steps=1000, use_cpu=True)
+    targs = training_args(args, out)
     trainer = ns["DistillationTrainer"](
         model=student, args=targs, train_dataset=train, eval_dataset=ns["student_inputs"](val),
         processing_class=tokenizer, data_collator=ns["DataCollatorWithPadding"](tokenizer),

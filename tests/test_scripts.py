@@ -69,6 +69,25 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--limit", "50"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "with the --data-file and --limit it was trained with" in proc.stderr
+    grouped = tmp_path / "grouped"        # the Trainer's length-grouped sampler runs on these columns
+    proc = subprocess.run(script + ["--epochs", "1", "--layers", "1", "--group-by-length", "--out", str(grouped)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((grouped / "run.json").read_text())["group_by_length"] is True
+
+
+def test_kd_variants_training_args_follow_the_options(tmp_path):
+    import argparse
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from kd_variants import training_args
+
+    base = dict(epochs=3, lr=1e-3, warmup_ratio=0.1, batch_size=8, seed=7)
+    for grouped in (False, True):
+        targs = training_args(argparse.Namespace(**base, group_by_length=grouped), tmp_path)
+        assert targs.group_by_length is grouped
+        assert (targs.num_train_epochs, targs.learning_rate, targs.warmup_ratio, targs.per_device_train_batch_size,
+                targs.seed) == (3, 1e-3, 0.1, 8, 7)
 
 
 def test_kd_variants_needs_an_epoch_with_the_teacher(tmp_path):
