@@ -7,7 +7,8 @@ from nbcode import REPO, namespace
 
 
 def add_student_options(ap):
-    """The teacher, the data and the student's training, with the `cpu` profile's values as defaults."""
+    """The teacher, the data and the student's training, with the `cpu` profile's values as defaults, except
+    --label-epochs (0 here, 3 in the profile)."""
     ap.add_argument("--teacher", default=str(REPO / "artifacts" / "cpu" / "teacher"), help="teacher folder")
     ap.add_argument("--data-file", help="CLINC150 in the authors' format (else the Hub's clinc/clinc_oos plus)")
     ap.add_argument("--layers", default="1,3,5", help="teacher layers copied into the student")

@@ -69,11 +69,22 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--limit", "50"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "with the --data-file and --limit it was trained with" in proc.stderr
-    grouped = tmp_path / "grouped"        # the Trainer's length-grouped sampler runs on these columns
-    proc = subprocess.run(script + ["--epochs", "1", "--layers", "1", "--group-by-length", "--out", str(grouped)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads((grouped / "run.json").read_text())["group_by_length"] is True
+
+
+def test_kd_variants_group_by_length_reaches_the_trainer(assets, tiny_teacher, tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import kd_variants
+
+    import torch
+
+    threads = torch.get_num_threads()
+    made = []
+    real = kd_variants.training_args
+    monkeypatch.setattr(kd_variants, "training_args", lambda *a: made.append(real(*a)) or made[-1])
+    assert kd_variants.main(["--teacher", str(tiny_teacher), "--data-file", str(assets["data"]), "--max-length", "16",
+                             "--epochs", "1", "--layers", "1", "--group-by-length", "--out", str(tmp_path / "g")]) == 0
+    torch.set_num_threads(threads)       # main() set its --threads for this process
+    assert len(made) == 1 and made[0].group_by_length       # and the length-grouped sampler ran on these columns
 
 
 def test_kd_variants_training_args_follow_the_options(tmp_path):
