@@ -151,6 +151,19 @@ def metrics(logits, labels, clinc_metrics):
             "oos_auroc": auroc(ranking_score(logits), ins) if both else float("nan")}
 
 
+def set_dropout(model, p):
+    """Every dropout of a DistilBERT student at `p`: hidden, attention (eager and SDPA paths) and the head's."""
+    import torch
+    for key in ("dropout", "attention_dropout", "seq_classif_dropout"):
+        setattr(model.config, key, p)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = p
+        if hasattr(m, "dropout_prob"):     # the SDPA attention keeps its own copy
+            m.dropout_prob = p
+    return model
+
+
 def training_args(args, out):
     """The run's TrainingArguments: the notebook's train_student settings, on the CPU, checkpoints in <out>/partial."""
     from transformers import TrainingArguments
@@ -197,6 +210,8 @@ def main(argv=None):
                     help="average the teacher's training-set logits over this many passes with dropout on (0 = off)")
     ap.add_argument("--layer-decay", type=float, default=1.0,
                     help="layer-wise learning-rate decay (1 = off: every weight at --lr, the notebook's way)")
+    ap.add_argument("--dropout", type=float, default=None,
+                    help="every dropout of the student at this rate (default: the teacher's, 0.1 for MiniLM)")
     ap.add_argument("--group-by-length", action="store_true",
                     help="batches of queries of similar length (the Trainer's group_by_length): less padding")
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
@@ -247,6 +262,8 @@ def main(argv=None):
     ns["kd_loss"] = make_loss(args.loss, ns["kd_loss"], logits, args.beta)     # the Trainer looks it up here
     train = ns["student_inputs"](train).add_column("idx", list(range(len(train))))
     student = new_student(ns, teacher, args)
+    if args.dropout is not None:
+        set_dropout(student, args.dropout)
     targs = training_args(args, out)
     trainer = ns["DistillationTrainer"](
         model=student, args=targs, train_dataset=train, eval_dataset=ns["student_inputs"](val),

@@ -101,6 +101,27 @@ def test_kd_variants_training_args_follow_the_options(tmp_path):
                 targs.seed) == (3, 1e-3, 0.1, 8, 7)
 
 
+def test_kd_variants_set_dropout_reaches_every_dropout(tiny_teacher):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from kd_variants import set_dropout
+    from nbcode import namespace
+
+    ns = namespace("distill", fp16=False)
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
+    student = set_dropout(ns["student_from_teacher"](teacher, [0, 1]), 0.3)
+    rates = [m.p for m in student.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(rates) >= 5 and set(rates) == {0.3}
+    assert (student.config.dropout, student.config.attention_dropout, student.config.seq_classif_dropout) == (0.3,) * 3
+    sdpa = [m.dropout_prob for m in student.modules() if hasattr(m, "dropout_prob")]     # the attention in use
+    assert len(sdpa) == 2 and set(sdpa) == {0.3}
+    student.train()
+    x = torch.tensor([[2, 5, 6, 7, 3]])
+    assert not torch.equal(student(input_ids=x).logits, student(input_ids=x).logits)    # dropout is on
+
+
 def test_kd_variants_needs_an_epoch_with_the_teacher(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "kd_variants.py"), "--epochs", "3",
                            "--label-epochs", "3", "--out", str(tmp_path / "run")],
