@@ -72,9 +72,7 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
 
 
 def test_kd_variants_group_by_length_reaches_the_trainer(assets, tiny_teacher, tmp_path, monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
     import kd_variants
-
     import torch
 
     threads = torch.get_num_threads()
@@ -90,7 +88,6 @@ def test_kd_variants_group_by_length_reaches_the_trainer(assets, tiny_teacher, t
 def test_kd_variants_training_args_follow_the_options(tmp_path):
     import argparse
 
-    sys.path.insert(0, str(REPO / "scripts"))
     from kd_variants import training_args
 
     base = dict(epochs=3, lr=1e-3, warmup_ratio=0.1, batch_size=8, seed=7)
@@ -105,7 +102,6 @@ def test_kd_variants_set_dropout_reaches_every_dropout(tiny_teacher):
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    sys.path.insert(0, str(REPO / "scripts"))
     from kd_variants import set_dropout
     from nbcode import namespace
 
@@ -133,7 +129,6 @@ def test_kd_variants_needs_an_epoch_with_the_teacher(tmp_path):
 def test_oos_auroc_and_ranking_score():
     import numpy as np
 
-    sys.path.insert(0, str(REPO / "scripts"))
     from kd_variants import OOS, auroc, ranking_score
 
     assert auroc([3, 2, 1, 0], [True, True, False, False]) == 1.0
@@ -154,7 +149,6 @@ def test_kd_variants_losses_reduce_to_cross_entropy_on_the_labels():
     import torch
     import torch.nn.functional as F
 
-    sys.path.insert(0, str(REPO / "scripts"))
     from kd_variants import OOS, make_loss
 
     torch.manual_seed(0)
@@ -170,7 +164,6 @@ def test_kd_variants_losses_reduce_to_cross_entropy_on_the_labels():
 
 
 def test_kd_variants_layer_decay_gives_every_weight_once_lower_rates_further_down():
-    sys.path.insert(0, str(REPO / "scripts"))
     from kd_variants import layer_decay_groups
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
     model = DistilBertForSequenceClassification(DistilBertConfig(
@@ -184,7 +177,6 @@ def test_kd_variants_layer_decay_gives_every_weight_once_lower_rates_further_dow
 
 
 def test_kd_variants_dropout_logits_average_stochastic_passes_and_restore_eval_mode():
-    sys.path.insert(0, str(REPO / "scripts"))
     import torch
     from kd_variants import dropout_logits
     from transformers import BertConfig, BertForSequenceClassification
