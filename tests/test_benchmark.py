@@ -48,15 +48,34 @@ def test_threshold_turns_unsure_answers_into_oos(nb):
     assert list(nb["apply_threshold"](logits, 0.0)) == [0, 0]
 
 
+def top_probs(conf, top):
+    """Probabilities over the 151 labels: `conf[i]` on label `top[i]`, the rest spread evenly."""
+    conf = np.asarray(conf, dtype=float)
+    probs = np.repeat(((1 - conf) / 150)[:, None], 151, axis=1)
+    probs[np.arange(len(conf)), top] = conf
+    return probs
+
+
 def test_threshold_is_chosen_for_the_objective(nb):
     # in-scope queries are confident (p ~ 0.9), out-of-scope ones are not (p ~ 0.3)
     y = np.array([1] * 8 + [42] * 2)
-    conf = np.array([0.9] * 8 + [0.3] * 2)
-    probs = np.repeat(((1 - conf) / 150)[:, None], 151, axis=1)
-    probs[np.arange(10), 1] = conf
+    probs = top_probs([0.9] * 8 + [0.3] * 2, [1] * 10)
     thr = nb["choose_threshold"](np.log(probs), y, 0.5)
     assert 0.3 <= thr < 0.9
     assert nb["clinc_metrics"](y, nb["apply_threshold"](np.log(probs), thr))["accuracy"] == 1.0
+
+
+def test_threshold_search_is_exact_above_a_grid(nb):
+    # an over-confident model: in-scope answers at p 0.9995, out-of-scope ones at 0.995, both above any 0.01 grid
+    # that stops at 0.99; only a cut between 0.995 and 0.9995 gets both groups right
+    y = np.array([1] * 6 + [42] * 4)
+    probs = top_probs([0.9995] * 6 + [0.995] * 4, [1] * 10)
+    thr = nb["choose_threshold"](np.log(probs), y, 0.5)
+    assert 0.995 < thr <= 0.9995
+    assert nb["clinc_metrics"](y, nb["apply_threshold"](np.log(probs), thr))["accuracy"] == 1.0
+    # every answer already right (out-of-scope queries predicted `oos` outright): the lowest cut, 0, wins the tie
+    probs = top_probs([0.9995] * 6 + [0.995] * 4, [1] * 6 + [42] * 4)
+    assert nb["choose_threshold"](np.log(probs), y, 0.5) == 0.0
 
 
 def test_onnx_export_matches_pytorch(nb, tiny_teacher, tmp_path):
