@@ -75,6 +75,11 @@ def test_students_are_saved_and_reused(smoke, tmp_path):
     assert (smoke["artifacts"] / "student" / "config.json").is_file()
     assert (smoke["artifacts"] / "student_ce" / "student_metrics.json").is_file()
     assert list((smoke["artifacts"] / "cache").glob("teacher_logits-*.npy"))
+    # the distillation time counts the teacher's logits of the run that trained the student (kept with it for reuse)
+    record = json.loads((smoke["artifacts"] / "student" / "student_metrics.json").read_text())
+    wall = json.loads((smoke["results"] / "metrics.json").read_text())["wall_time_s"]
+    assert wall["teacher_logits_cache"] == record["teacher_logits_cache_s"] >= 0
+    assert abs(wall["distillation_incl_cache"] - record["train_wall_time_s"] - record["teacher_logits_cache_s"]) <= 0.1
 
 
 def test_edge_bundle_predicts_without_torch(smoke):
