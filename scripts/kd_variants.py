@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The experiments behind results/cpu/experiments.md ("How the cpu defaults were chosen"), parts 4 and 5: one student per call.
+"""The experiments behind results/cpu/experiments.md ("How the cpu defaults were chosen"), parts 4 and 5:
+one student per call.
 
 The student, schedule and KD Trainer are distill_quantize_ort.ipynb's own (cells tagged `shared`/`lib`, as in
 scripts/kd_search.py); only the loss can be swapped (--loss). Each run keeps its best epoch by VALIDATION accuracy,
