@@ -49,11 +49,19 @@ def load_teacher_and_data(args):
 
 
 def new_student(ns, teacher, args):
-    """A fresh student seeded with --seed: --layers copied from the teacher, embeddings frozen on request."""
-    from transformers import set_seed
+    """A fresh student seeded with --seed: --layers copied from the teacher, embeddings frozen on request.
+
+    With `args.init_from` (kd_variants.py --init-from) the layers come from that pretrained BERT instead, given the
+    teacher's labels and a new, seeded classifier."""
+    from transformers import AutoModelForSequenceClassification, set_seed
 
     set_seed(args.seed)
-    student = ns["student_from_teacher"](teacher, [int(x) for x in args.layers.split(",")])
+    source = teacher
+    if getattr(args, "init_from", None):
+        tc = teacher.config
+        source = AutoModelForSequenceClassification.from_pretrained(
+            args.init_from, num_labels=tc.num_labels, id2label=dict(tc.id2label), label2id=dict(tc.label2id))
+    student = ns["student_from_teacher"](source, [int(x) for x in args.layers.split(",")])
     if args.freeze_embeddings:
         ns["freeze_embeddings"](student)
     return student

@@ -206,3 +206,34 @@ def test_kd_variants_dropout_logits_average_stochastic_passes_and_restore_eval_m
             return model.to(device).train(False)(input_ids=dataset).logits.numpy()
     with pytest.raises(RuntimeError, match="two dropout passes gave identical logits"):
         dropout_logits(always_eval, teacher, ids, 2, seed=1)
+
+
+def test_new_student_can_start_from_a_pretrained_model_instead_of_the_teacher(assets, tiny_teacher):
+    import argparse
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from kd_common import new_student
+    from nbcode import namespace
+
+    ns = namespace("distill", fp16=False)
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
+    with torch.no_grad():                 # a "fine-tuned" teacher: every weight moved away from its base
+        for w in teacher.parameters():
+            w.add_(0.01)
+    base = AutoModelForSequenceClassification.from_pretrained(assets["base"], num_labels=151)
+    args = argparse.Namespace(seed=3, layers="1", freeze_embeddings=False)
+
+    def q(model):
+        return (model.distilbert.transformer.layer[0].attention.q_lin.weight if hasattr(model, "distilbert")
+                else model.bert.encoder.layer[1].attention.self.query.weight)
+
+    from_teacher = new_student(ns, teacher, args)
+    assert torch.equal(q(from_teacher), q(teacher)) and torch.equal(from_teacher.classifier.weight, teacher.classifier.weight)
+    from_base = new_student(ns, teacher, argparse.Namespace(**vars(args), init_from=str(assets["base"])))
+    assert torch.equal(q(from_base), q(base)) and not torch.equal(q(from_base), q(teacher))
+    assert not torch.equal(from_base.classifier.weight, teacher.classifier.weight)       # a new head
+    assert from_base.config.id2label == teacher.config.id2label
+    again = new_student(ns, teacher, argparse.Namespace(**vars(args), init_from=str(assets["base"])))
+    assert torch.equal(again.classifier.weight, from_base.classifier.weight)              # seeded
