@@ -78,3 +78,16 @@ def test_setup_cell_names_modules_that_need_a_restart(monkeypatch):
     pairs = (("fdq_old", "pytest"), ("fdq_same", "pytest"), ("fdq_absent", "pytest"), ("fdq_old", "no-such-dist"))
     assert ns["stale_modules"](pairs) == [f"fdq_old 0.0.1 (installed now: {version('pytest')})"]
     assert ns["stale_modules"]() == [], "a module of this environment reports a version other than its metadata"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS)
+def test_papermill_sees_every_knob_of_the_parameters_cell(nb, caplog):
+    """`papermill --help-notebook` lists a knob only if its line holds a single '=' (else it logs 'Unable to parse')."""
+    import papermill
+
+    knobs, _ = params_cell(nb)
+    with caplog.at_level("WARNING", logger="papermill"):
+        seen = papermill.inspect_notebook(str(NOTEBOOKS[nb]))
+    assert not [r.getMessage() for r in caplog.records if "Unable to parse" in r.getMessage()]
+    assert set(knobs) <= set(seen), f"papermill misses {sorted(set(knobs) - set(seen))}"
+    assert all(seen[k]["help"] for k in knobs), "every knob has its comment as help"
