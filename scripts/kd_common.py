@@ -61,6 +61,11 @@ def new_student(ns, teacher, args):
         tc = teacher.config
         source = AutoModelForSequenceClassification.from_pretrained(
             args.init_from, num_labels=tc.num_labels, id2label=dict(tc.id2label), label2id=dict(tc.label2id))
+        if not hasattr(source, "bert") or source.config.vocab_size != tc.vocab_size:
+            raise SystemExit(f"--init-from {args.init_from}: a {source.config.model_type} model with "
+                             f"{source.config.vocab_size} tokens; the student reads the teacher's tokenizer "
+                             f"({tc.vocab_size} tokens), so give a BERT with the teacher's vocabulary "
+                             "(e.g. the model the teacher was fine-tuned from).")
     student = ns["student_from_teacher"](source, [int(x) for x in args.layers.split(",")])
     if args.freeze_embeddings:
         ns["freeze_embeddings"](student)

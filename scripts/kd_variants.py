@@ -216,8 +216,8 @@ def main(argv=None):
     ap.add_argument("--group-by-length", action="store_true",
                     help="batches of queries of similar length (the Trainer's group_by_length): less padding")
     ap.add_argument("--init-from", metavar="MODEL",
-                    help="copy the student's layers from this pretrained BERT (folder or Hub id; its classifier is new) "
-                         "instead of from the fine-tuned teacher")
+                    help="copy the student's layers from this pretrained BERT with the teacher's vocabulary (folder or Hub "
+                         "id; its classifier is new) instead of from the fine-tuned teacher")
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
     ap.add_argument("--out", help="folder of this run")
     ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only, unless --test)")

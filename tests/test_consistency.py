@@ -90,4 +90,5 @@ def test_papermill_sees_every_knob_of_the_parameters_cell(nb, caplog):
         seen = papermill.inspect_notebook(str(NOTEBOOKS[nb]))
     assert not [r.getMessage() for r in caplog.records if "Unable to parse" in r.getMessage()]
     assert set(knobs) <= set(seen), f"papermill misses {sorted(set(knobs) - set(seen))}"
+    assert set(seen) - set(knobs) <= {"_COMMON", "PROFILES"}, "only the profile tables are listed besides the knobs"
     assert all(seen[k]["help"] for k in knobs), "every knob has its comment as help"

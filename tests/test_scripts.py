@@ -233,7 +233,29 @@ def test_new_student_can_start_from_a_pretrained_model_instead_of_the_teacher(as
     assert torch.equal(q(from_teacher), q(teacher)) and torch.equal(from_teacher.classifier.weight, teacher.classifier.weight)
     from_base = new_student(ns, teacher, argparse.Namespace(**vars(args), init_from=str(assets["base"])))
     assert torch.equal(q(from_base), q(base)) and not torch.equal(q(from_base), q(teacher))
+    assert torch.equal(from_base.distilbert.embeddings.position_embeddings.weight,
+                       base.bert.embeddings.position_embeddings.weight)
+    assert torch.equal(from_base.pre_classifier.weight, base.bert.pooler.dense.weight)
     assert not torch.equal(from_base.classifier.weight, teacher.classifier.weight)       # a new head
     assert from_base.config.id2label == teacher.config.id2label
     again = new_student(ns, teacher, argparse.Namespace(**vars(args), init_from=str(assets["base"])))
     assert torch.equal(again.classifier.weight, from_base.classifier.weight)              # seeded
+    other = new_student(ns, teacher, argparse.Namespace(**{**vars(args), "seed": 4}, init_from=str(assets["base"])))
+    assert not torch.equal(other.classifier.weight, from_base.classifier.weight)
+
+
+def test_new_student_refuses_a_pretrained_model_with_another_vocabulary(assets, tiny_teacher, tmp_path):
+    import argparse
+
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertModel
+
+    from kd_common import new_student
+    from nbcode import namespace
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher)
+    config = BertConfig.from_pretrained(assets["base"])
+    config.vocab_size += 7
+    BertModel(config).save_pretrained(tmp_path / "other-vocab")
+    args = argparse.Namespace(seed=3, layers="1", freeze_embeddings=False, init_from=str(tmp_path / "other-vocab"))
+    with pytest.raises(SystemExit, match="give a BERT with the teacher's vocabulary"):
+        new_student(namespace("distill", fp16=False), teacher, args)
