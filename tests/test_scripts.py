@@ -145,6 +145,32 @@ def test_oos_auroc_and_ranking_score():
     assert abs(ranking_score(logits)[0] - np.log(p[7] / (1 - p[7]))) < 1e-9
 
 
+def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords():
+    from kd_variants import OOS, intent_keywords, keyword_free, keyword_split
+
+    texts = ["who is your boss", "tell me your boss", "name your boss", "is it going to rain", "rain today",
+             "weather please", "tell me a joke", "please play a song"]
+    labels = [0, 0, 0, 1, 1, 1, OOS, OOS]
+    kw = intent_keywords(texts, labels, cover=0.5, purity=0.5)
+    # "your" and "boss" are in every intent-0 query and nowhere else; "tell" and "please" are in 1 of 3 queries of
+    # their intent (below cover); the out-of-scope queries are skipped, so their "please" does not count
+    assert kw == {0: {"your", "boss"}, 1: {"rain"}}
+    assert intent_keywords(texts, labels, cover=0.5, purity=0.9)[0] == {"your", "boss"}
+    assert intent_keywords(texts + ["your rain"], labels + [1], cover=0.5, purity=0.9)[0] == {"boss"}
+    assert intent_keywords(texts + ["rain man is a film"], labels + [OOS], cover=0.5, purity=0.9)[1] == {"rain"}
+    assert OOS not in kw
+    test_texts = ["who employs you", "your Boss, please", "will it pour", "rain?", "bye"]
+    test_labels = [0, 0, 1, 1, OOS]
+    assert keyword_free(test_texts, test_labels, kw).tolist() == [True, False, True, False, False]
+    logits = np.zeros((5, 151))
+    for i, pred in enumerate([0, 1, 3, 1, OOS]):        # right, wrong, wrong, right, right
+        logits[i, pred] = 1.0
+    split = keyword_split(logits, test_texts, test_labels, kw)
+    assert split == {"in_scope_kwfree": 0.5, "in_scope_kw": 0.5, "n_kwfree": 2}
+    logits[2, 1] = 2.0                                   # the keyword-free weather query now right
+    assert keyword_split(logits, test_texts, test_labels, kw)["in_scope_kwfree"] == 1.0
+
+
 def test_kd_variants_losses_reduce_to_cross_entropy_on_the_labels():
     import torch
     import torch.nn.functional as F
