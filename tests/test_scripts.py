@@ -65,7 +65,15 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
     assert sorted(rows) == ["kl", "oosreg", "teacher"]          # the teacher is scored beside the runs
     assert rows["oosreg"]["val_accuracy"] == max(run["val_history"])     # the best epoch's logits were kept
     assert not any(k.startswith("test_") for r in rows.values() for k in r)
-    assert all(0 <= r["test_oos_auroc"] <= 1 for r in report("--test").values())
+    tested = report("--test")
+    data = json.loads(assets["data"].read_text())
+    N_IN_SCOPE = {"val": len(data["val"]), "test": len(data["test"])}
+    assert all(0 <= r["test_oos_auroc"] <= 1 for r in tested.values())
+    for r in tested.values():       # the keyword split covers every in-scope query once
+        for split in ("val", "test"):
+            n, n_free = N_IN_SCOPE[split], r[f"{split}_n_kwfree"]      # right answers, from 4-decimal rates
+            right = [round(r[f"{split}_in_scope_{k}"] * m) for k, m in (("accuracy", n), ("kwfree", n_free), ("kw", n - n_free))]
+            assert 0 < n_free < n and right[0] == right[1] + right[2]
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--limit", "50"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "with the --data-file and --limit it was trained with" in proc.stderr
@@ -155,6 +163,12 @@ def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords():
     # "your" and "boss" are in every intent-0 query and nowhere else; "tell" and "please" are in 1 of 3 queries of
     # their intent (below cover); the out-of-scope queries are skipped, so their "please" does not count
     assert kw == {0: {"your", "boss"}, 1: {"rain"}}
+    # thresholds are inclusive, and a word counts once per query: "rain" is in exactly 2 of 3 queries of intent 1
+    # and in exactly 2 of 4 queries overall once a 4th (intent 0) query repeats it
+    assert "rain" in intent_keywords(texts, labels, cover=2 / 3, purity=1.0)[1]
+    more = (texts + ["boss rain rain rain"], labels + [0])
+    assert "rain" in intent_keywords(*more, cover=0.5, purity=2 / 3)[1]
+    assert "rain" not in intent_keywords(*more, cover=0.5, purity=0.7)[1]
     assert intent_keywords(texts, labels, cover=0.5, purity=0.9)[0] == {"your", "boss"}
     assert intent_keywords(texts + ["your rain"], labels + [1], cover=0.5, purity=0.9)[0] == {"boss"}
     assert intent_keywords(texts + ["rain man is a film"], labels + [OOS], cover=0.5, purity=0.9)[1] == {"rain"}
@@ -169,6 +183,8 @@ def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords():
     assert split == {"in_scope_kwfree": 0.5, "in_scope_kw": 0.5, "n_kwfree": 2}
     logits[2, 1] = 2.0                                   # the keyword-free weather query now right
     assert keyword_split(logits, test_texts, test_labels, kw)["in_scope_kwfree"] == 1.0
+    only_kw = keyword_split(logits[[1, 3]], ["your Boss, please", "rain?"], [0, 1], kw)   # no keyword-free query
+    assert np.isnan(only_kw["in_scope_kwfree"]) and only_kw["in_scope_kw"] == 0.5 and only_kw["n_kwfree"] == 0
 
 
 def test_kd_variants_losses_reduce_to_cross_entropy_on_the_labels():
