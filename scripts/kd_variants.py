@@ -156,7 +156,7 @@ def metrics(logits, labels, clinc_metrics):
 
 def intent_keywords(texts, labels, cover=0.1, purity=0.5):
     """Each in-scope intent's keywords: the words in at least `cover` of its training queries of which at least
-    `purity` of all training occurrences (counted once per query) belong to it (CLINC150: a median of 2 per intent,
+    `purity` of all in-scope training occurrences (counted once per query) belong to it (CLINC150: a median of 2 per intent,
     e.g. boss and else for who_do_you_work_for, weather, forecast and rain for weather)."""
     from collections import Counter, defaultdict
     n, per, total = Counter(), defaultdict(Counter), Counter()
