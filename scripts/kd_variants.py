@@ -183,12 +183,12 @@ def keyword_free(texts, labels, keywords):
                      for text, label in zip(texts, labels)], dtype=bool)
 
 
-def keyword_split(logits, texts, labels, keywords):
-    """In-scope accuracy on the keyword-free queries and on the others: where a paraphrase shift would show."""
+def keyword_split(logits, labels, free):
+    """In-scope accuracy on the keyword-free queries (`free`, from `keyword_free`) and on the others: where a
+    paraphrase shift would show."""
     import numpy as np
     labels = np.asarray(labels)
     right = np.asarray(logits).argmax(-1) == labels
-    free = keyword_free(texts, labels, keywords)
     rest = (labels != OOS) & ~free
     return {"in_scope_kwfree": float(right[free].mean()) if free.any() else float("nan"),
             "in_scope_kw": float(right[rest].mean()) if rest.any() else float("nan"), "n_kwfree": int(free.sum())}
@@ -221,8 +221,14 @@ def training_args(args, out):
 def report(folder, clinc, clinc_metrics, test=False):
     import numpy as np
     y = {"val": np.asarray(clinc["validation"]["intent"]), "test": np.asarray(clinc["test"]["intent"])}
-    texts = {"val": clinc["validation"]["text"], "test": clinc["test"]["text"]}
     keywords = intent_keywords(clinc["train"]["text"], clinc["train"]["intent"])
+    free = {split: keyword_free(clinc[name]["text"], y[split], keywords)      # the same for every run
+            for split, name in (("val", "validation"), ("test", "test"))}
+
+    def scores(z, split):
+        both = {**metrics(z[split], y[split], clinc_metrics), **keyword_split(z[split], y[split], free[split])}
+        return {f"{split}_{k}": round(v, 4) for k, v in both.items()}
+
     rows = []
     for f in sorted(Path(folder).glob("*/logits.npz")):
         z = np.load(f)
@@ -235,12 +241,9 @@ def report(folder, clinc, clinc_metrics, test=False):
         history = run.get("val_history") or []
         row = {"run": f.parent.name,
                "best_epoch": run.get("best_epoch") or (1 + history.index(max(history)) if history else None),
-               **{f"val_{k}": round(v, 4) for k, v in metrics(z["val"], y["val"], clinc_metrics).items()},
-               **{f"val_{k}": round(v, 4) for k, v in keyword_split(z["val"], texts["val"], y["val"], keywords).items()}}
+               **scores(z, "val")}
         if test:
-            row.update({f"test_{k}": round(v, 4) for k, v in metrics(z["test"], y["test"], clinc_metrics).items()})
-            row.update({f"test_{k}": round(v, 4)
-                        for k, v in keyword_split(z["test"], texts["test"], y["test"], keywords).items()})
+            row.update(scores(z, "test"))
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows

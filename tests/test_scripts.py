@@ -179,11 +179,12 @@ def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords():
     logits = np.zeros((5, 151))
     for i, pred in enumerate([0, 1, 3, 1, OOS]):        # right, wrong, wrong, right, right
         logits[i, pred] = 1.0
-    split = keyword_split(logits, test_texts, test_labels, kw)
+    free = keyword_free(test_texts, test_labels, kw)
+    split = keyword_split(logits, test_labels, free)
     assert split == {"in_scope_kwfree": 0.5, "in_scope_kw": 0.5, "n_kwfree": 2}
     logits[2, 1] = 2.0                                   # the keyword-free weather query now right
-    assert keyword_split(logits, test_texts, test_labels, kw)["in_scope_kwfree"] == 1.0
-    only_kw = keyword_split(logits[[1, 3]], ["your Boss, please", "rain?"], [0, 1], kw)   # no keyword-free query
+    assert keyword_split(logits, test_labels, free)["in_scope_kwfree"] == 1.0
+    only_kw = keyword_split(logits[[1, 3]], [0, 1], free[[1, 3]])       # no keyword-free query
     assert np.isnan(only_kw["in_scope_kwfree"]) and only_kw["in_scope_kw"] == 0.5 and only_kw["n_kwfree"] == 0
 
 
