@@ -15,7 +15,9 @@ Besides accuracy, in-scope accuracy and OOS recall, the report gives the OOS AUR
 above out-of-scope queries by the log-odds of its most likely in-scope intent (threshold-free; `oos` is a trained
 class, so the plain max-softmax would rank by it), and in-scope accuracy split into the queries that hold none of
 their intent's training keywords (`in_scope_kwfree`, see `intent_keywords`) and the others (`in_scope_kw`): the
-student's test gap sits in the first. On one core of the reference machine an 11-epoch run takes
+student's test gap sits in the first. `--kw-substitute P` aims at that gap: while distilling, a query holding its
+intent's keywords is served with probability P as a teacher-labelled variant in which they are replaced by near
+words (`keyword_neighbours`, `keyword_variants`). On one core of the reference machine an 11-epoch run takes
 about 20 minutes (two side by side on a 2-core CPU, --threads 1 each).
 """
 import argparse
@@ -114,6 +116,69 @@ def dropout_logits(compute_logits, teacher, dataset, passes, seed):
         raise RuntimeError("two dropout passes gave identical logits: compute_logits no longer leaves dropout on "
                            "(it must switch modes with model.eval()), or the teacher has no dropout")
     return sum(runs) / passes
+
+
+def keyword_neighbours(teacher, tokenizer, keywords, k=5):
+    """For every keyword of any intent: its `k` nearest whole words by cosine of the teacher's input word embeddings
+    (a keyword of several pieces: the mean of its pieces), leaving out every keyword of any intent and the words that
+    share a prefix of 4 letters with it (plural, -ing, -ulent ...)."""
+    import re
+    import torch
+    emb = teacher.get_input_embeddings().weight.detach().float()
+    vocab = tokenizer.get_vocab()
+    every = set().union(*keywords.values())
+    words = [w for w in vocab if re.fullmatch(r"[a-z]{2,}", w) and w not in every]
+    cand = torch.nn.functional.normalize(emb[[vocab[w] for w in words]], dim=-1)
+    out = {}
+    for w in sorted(every):
+        ids = tokenizer(w, add_special_tokens=False)["input_ids"]
+        q = torch.nn.functional.normalize(emb[ids].mean(0), dim=-1)
+        near = []
+        for i in (cand @ q).argsort(descending=True).tolist():
+            c = words[i]
+            if c[:4] != w[:4] and not (c in w or w in c):
+                near.append(c)
+                if len(near) == k:
+                    break
+        out[w] = near
+    return out
+
+
+def keyword_variants(texts, labels, keywords, neighbours, seed):
+    """{row: variant} for every query holding one of its intent's keywords: each such word replaced by one of its
+    neighbours (random.Random(seed) picks), the rest of the query as it was."""
+    import random
+    import re
+    rng = random.Random(seed)
+    out = {}
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        hits = sorted(_words(text) & keywords.get(label, set()))
+        if not hits:
+            continue
+        new = text
+        for w in hits:
+            new = re.sub(rf"(?<![a-z']){re.escape(w)}(?![a-z'])", rng.choice(neighbours[w]), new, flags=re.I)
+        out[i] = new
+    return out
+
+
+class VariantDataset:
+    """Rows of `base` (tokenized, with `idx`); while `active`, a row with a variant is served as that variant
+    (`variants`: tokenized, its `idx` already offset) with probability `p`, drawn from a seeded generator."""
+
+    def __init__(self, base, variants, rows, p, seed):
+        import random
+        self.base, self.variants, self.p, self.rng, self.active = base, variants, p, random.Random(seed), True
+        self.where = {r: j for j, r in enumerate(rows)}
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        j = self.where.get(int(i))
+        if self.active and j is not None and self.rng.random() < self.p:
+            return self.variants[j]
+        return self.base[int(i)]
 
 
 def ranking_score(logits):
@@ -268,6 +333,9 @@ def main(argv=None):
     ap.add_argument("--init-from", metavar="MODEL",
                     help="copy the student's layers from this pretrained BERT with the teacher's vocabulary (folder or Hub "
                          "id; its classifier is new) instead of from the fine-tuned teacher")
+    ap.add_argument("--kw-substitute", type=float, default=0.0, metavar="P",
+                    help="in each distillation epoch serve a query holding its intent's keywords as a teacher-labelled "
+                         "variant with them replaced by near words (keyword_variants), with probability P (0 = off)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
     ap.add_argument("--out", help="folder of this run")
     ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only, unless --test)")
@@ -289,9 +357,12 @@ def main(argv=None):
         clinc = {s: clinc[s].shuffle(seed=0).select(range(min(args.limit, len(clinc[s]))))
                  for s in ("train", "validation", "test")}
 
-    def encode(split):
-        ds = clinc[split].map(lambda b: tokenizer(b["text"], truncation=True, max_length=args.max_length), batched=True)
+    def encode_ds(ds):
+        ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=args.max_length), batched=True)
         return ds.rename_column("intent", "labels")
+
+    def encode(split):
+        return encode_ds(clinc[split])
 
     train, val, test = encode("train"), encode("validation"), encode("test")
     if args.report:
@@ -313,8 +384,31 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     logits = (dropout_logits(ns["compute_logits"], teacher, train, args.teacher_dropout_passes, args.seed)
               if args.teacher_dropout_passes else ns["compute_logits"](teacher, train, device="cpu"))
-    ns["kd_loss"] = make_loss(args.loss, ns["kd_loss"], logits, args.beta)     # the Trainer looks it up here
     train = ns["student_inputs"](train).add_column("idx", list(range(len(train))))
+    callbacks = []
+    if args.kw_substitute:
+        texts, labels = clinc["train"]["text"], clinc["train"]["intent"]
+        keywords = intent_keywords(texts, labels)
+        near = keyword_neighbours(teacher, tokenizer, keywords)
+        variants = keyword_variants(texts, labels, keywords, near, args.seed)
+        rows = sorted(variants)
+        vds = clinc["train"].select(rows).remove_columns("text").add_column("text", [variants[r] for r in rows])
+        vds = encode_ds(vds)
+        logits = np.concatenate([logits, ns["compute_logits"](teacher, vds, device="cpu")])
+        vds = ns["student_inputs"](vds).add_column("idx", list(range(len(train), len(train) + len(rows))))
+        (out / "variants.json").write_text(json.dumps(
+            {"neighbours": near, "examples": [[texts[r], variants[r]] for r in rows[:40]], "n": len(rows)}, indent=1))
+        print(f"{len(rows)} of {len(train)} training queries get a keyword variant; e.g. "
+              + "; ".join(f"{texts[r]!r} -> {variants[r]!r}" for r in rows[:3]), flush=True)
+        train = VariantDataset(train, vds, rows, args.kw_substitute, args.seed)
+        from transformers import TrainerCallback
+        kd_epochs = args.epochs - args.label_epochs
+
+        class Phase(TrainerCallback):      # variants only while distilling, never in the label epochs
+            def on_epoch_begin(self, targs, state, control, **kw):
+                train.active = int(round(state.epoch or 0)) < kd_epochs
+        callbacks.append(Phase())
+    ns["kd_loss"] = make_loss(args.loss, ns["kd_loss"], logits, args.beta)     # the Trainer looks it up here
     student = new_student(ns, teacher, args)
     if args.dropout is not None:
         set_dropout(student, args.dropout)
@@ -324,7 +418,7 @@ def main(argv=None):
         processing_class=tokenizer, data_collator=ns["DataCollatorWithPadding"](tokenizer),
         compute_metrics=ns["trainer_metrics"], alpha=args.alpha, temperature=args.temperature,
         label_epochs=args.label_epochs, teacher_logits=torch.from_numpy(logits) if args.alpha < 1 else None,
-        optimizers=(layer_decay_optimizer(student, targs, args.layer_decay), None)
+        callbacks=callbacks, optimizers=(layer_decay_optimizer(student, targs, args.layer_decay), None)
         if args.layer_decay != 1 else (None, None))
     t0 = time.perf_counter()
     trainer.train()

@@ -302,3 +302,107 @@ def test_new_student_refuses_a_pretrained_model_with_another_vocabulary(assets, 
     args = argparse.Namespace(seed=3, layers="1", freeze_embeddings=False, init_from=str(tmp_path / "other-vocab"))
     with pytest.raises(SystemExit, match="give a BERT with the teacher's vocabulary"):
         new_student(namespace("distill", fp16=False), teacher, args)
+
+
+def test_keyword_neighbours_are_near_words_that_are_no_keyword_and_no_form_of_it():
+    import torch
+
+    from kd_variants import keyword_neighbours
+
+    vocab = ["boss", "bosses", "employer", "manager", "chief", "banana", "rain", "drizzle", "##x", "[UNK]", "me"]
+    vec = {"boss": [1, 0, 0], "bosses": [1, 0.01, 0],      # a form of boss: left out (same 4-letter prefix)
+           "employer": [1, 0.02, 0],                        # nearer than manager, but another intent's keyword
+           "manager": [0.9, 0.2, 0], "chief": [0.8, 0.45, 0], "banana": [0, 0, 1], "rain": [0, 1, 0],
+           "drizzle": [0.1, 1, 0], "##x": [1, 0, 0.001],    # a word piece: never a neighbour
+           "[UNK]": [1, 0, 0.002], "me": [0, 0.1, 1]}        # not a whole lowercase word / too short
+
+    class Tok:
+        def get_vocab(self):
+            return {w: i for i, w in enumerate(vocab)}
+
+        def __call__(self, text, add_special_tokens=False):       # "bossx" = the pieces boss + ##x
+            return {"input_ids": [vocab.index("boss"), vocab.index("##x")] if text == "bossx" else [vocab.index(text)]}
+
+    class Teacher:
+        def get_input_embeddings(self):
+            return torch.nn.Embedding.from_pretrained(torch.tensor([vec[w] for w in vocab], dtype=torch.float))
+
+    near = keyword_neighbours(Teacher(), Tok(), {0: {"boss"}, 1: {"rain"}, 2: {"employer"}, 3: {"bossx"}}, k=2)
+    assert near["boss"] == ["manager", "chief"]
+    assert near["rain"] == ["drizzle", "chief"]
+    assert near["employer"] == ["bosses", "manager"]    # boss is a keyword; bosses is a form of boss, not of employer
+    assert near["bossx"][0] == "manager" and set(near) == {"boss", "rain", "employer", "bossx"}
+
+
+def test_keyword_variants_replace_whole_keywords_of_the_querys_own_intent():
+    from kd_variants import OOS, keyword_variants
+
+    keywords = {0: {"boss"}, 1: {"rain", "weather"}}
+    near = {"boss": ["manager"], "rain": ["drizzle"], "weather": ["climate", "forecast"]}
+    texts = ["who is your boss", "Boss? your BOSS's name", "bossy weather", "is it raining", "rain", "rain or weather"]
+    labels = [0, 0, 0, 1, OOS, 1]
+    variants = keyword_variants(texts, labels, keywords, near, seed=0)
+    # "bossy" is not "boss", weather is not intent 0's keyword, "raining" is not "rain", out-of-scope has none
+    assert sorted(variants) == [0, 1, 5]
+    # a word as intent_keywords counts it: BOSS's is the word boss's, not boss, and stays
+    assert variants[0] == "who is your manager" and variants[1] == "manager? your BOSS's name"
+    assert variants[5] in ("drizzle or climate", "drizzle or forecast")
+    assert {keyword_variants(texts, labels, keywords, near, seed=s)[5] for s in range(20)} == {
+        "drizzle or climate", "drizzle or forecast"}                 # the seed picks among the neighbours
+
+
+def test_variant_dataset_serves_variants_only_while_active():
+    from kd_variants import VariantDataset
+
+    base = [{"idx": i} for i in range(10)]
+    variants = [{"idx": 10 + j} for j in range(5)]
+    ds = VariantDataset(base, variants, rows=[0, 2, 4, 6, 8], p=1.0, seed=0)
+    assert len(ds) == 10 and [ds[i]["idx"] for i in range(10)] == [10, 1, 11, 3, 12, 5, 13, 7, 14, 9]
+    ds.active = False
+    assert [ds[i]["idx"] for i in range(10)] == list(range(10))
+    half = VariantDataset(base, variants, rows=[0, 2, 4, 6, 8], p=0.5, seed=0)
+    served = [half[i]["idx"] >= 10 for _ in range(200) for i in (0, 2, 4, 6, 8)]
+    assert 400 < sum(served) < 600
+
+
+def test_kd_variants_keyword_substitution_trains_on_teacher_labelled_variants_in_the_distillation_epochs(
+        assets, tiny_teacher, tmp_path, monkeypatch):
+    import kd_variants
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    threads = torch.get_num_threads()
+    served, caches = [], []
+    real_get, real_loss = kd_variants.VariantDataset.__getitem__, kd_variants.make_loss
+
+    def get(self, i):
+        row = real_get(self, i)
+        variant = row["idx"] >= len(self.base)
+        # a variant's cache row: after the training queries', in the order of the rows that have one
+        assert not variant or row["idx"] == len(self.base) + self.where[int(i)]
+        served.append((self.active, variant))
+        return row
+    monkeypatch.setattr(kd_variants.VariantDataset, "__getitem__", get)
+    monkeypatch.setattr(kd_variants, "make_loss", lambda name, base, logits, beta: caches.append(logits) or
+                        real_loss(name, base, logits, beta))
+    out = tmp_path / "kw"
+    assert kd_variants.main(["--teacher", str(tiny_teacher), "--data-file", str(assets["data"]), "--max-length", "16",
+                             "--epochs", "2", "--label-epochs", "1", "--layers", "1", "--kw-substitute", "1",
+                             "--out", str(out)]) == 0
+    torch.set_num_threads(threads)
+    made = json.loads((out / "variants.json").read_text())
+    n_train = len(served) // 2
+    assert made["n"] > 0 and len(served) == 2 * n_train
+    # epoch 1 (distilling): every query with a variant is served as it; epoch 2 (labels alone): none is
+    assert [a for a, _ in served] == [True] * n_train + [False] * n_train
+    assert sum(v for _, v in served[:n_train]) == made["n"] and not any(v for _, v in served[n_train:])
+    # the cache holds the teacher's logits of the training queries, then of their variants, in order
+    (cache,) = caches
+    assert cache.shape == (n_train + made["n"], 151)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_teacher)
+    teacher = AutoModelForSequenceClassification.from_pretrained(tiny_teacher).eval()
+    variant_texts = [v for _, v in made["examples"]]
+    with torch.no_grad():
+        for j, text in enumerate(variant_texts[:5]):
+            z = teacher(**tokenizer(text, truncation=True, max_length=16, return_tensors="pt")).logits[0].numpy()
+            assert np.allclose(cache[n_train + j], z, atol=1e-4)
