@@ -14,10 +14,10 @@ as the notebook does, prints validation metrics only, and saves that epoch's val
 Besides accuracy, in-scope accuracy and OOS recall, the report gives the OOS AUROC: how well a model ranks in-scope
 above out-of-scope queries by the log-odds of its most likely in-scope intent (threshold-free; `oos` is a trained
 class, so the plain max-softmax would rank by it), and in-scope accuracy split into the queries that hold none of
-their intent's training keywords (`in_scope_kwfree`, see `intent_keywords`) and the others (`in_scope_kw`): the
+their intent's training keywords (`in_scope_kwfree`, see the notebook's `intent_keywords`) and the others (`in_scope_kw`): the
 student's test gap sits in the first. `--kw-substitute P` aims at that gap: while distilling, a query holding its
 intent's keywords is served with probability P as a teacher-labelled variant in which they are replaced by near
-words (`keyword_neighbours`, `keyword_variants`). On one core of the reference machine an 11-epoch run takes
+words (the notebook's `kd_keyword_substitute`: `keyword_neighbours`, `keyword_variants`, `VariantDataset`). On one core of the reference machine an 11-epoch run takes
 about 20 minutes (two side by side on a 2-core CPU, --threads 1 each).
 """
 import argparse
@@ -118,69 +118,6 @@ def dropout_logits(compute_logits, teacher, dataset, passes, seed):
     return sum(runs) / passes
 
 
-def keyword_neighbours(teacher, tokenizer, keywords, k=5):
-    """For every keyword of any intent: its `k` nearest whole words by cosine of the teacher's input word embeddings
-    (a keyword of several pieces: the mean of its pieces), leaving out every keyword of any intent and the words that
-    share a prefix of 4 letters with it (plural, -ing, -ulent ...)."""
-    import re
-    import torch
-    emb = teacher.get_input_embeddings().weight.detach().float()
-    vocab = tokenizer.get_vocab()
-    every = set().union(*keywords.values())
-    words = [w for w in vocab if re.fullmatch(r"[a-z]{2,}", w) and w not in every]
-    cand = torch.nn.functional.normalize(emb[[vocab[w] for w in words]], dim=-1)
-    out = {}
-    for w in sorted(every):
-        ids = tokenizer(w, add_special_tokens=False)["input_ids"]
-        q = torch.nn.functional.normalize(emb[ids].mean(0), dim=-1)
-        near = []
-        for i in (cand @ q).argsort(descending=True).tolist():
-            c = words[i]
-            if c[:4] != w[:4] and not (c in w or w in c):
-                near.append(c)
-                if len(near) == k:
-                    break
-        out[w] = near
-    return out
-
-
-def keyword_variants(texts, labels, keywords, neighbours, seed):
-    """{row: variant} for every query holding one of its intent's keywords: each such word replaced by one of its
-    neighbours (random.Random(seed) picks), the rest of the query as it was."""
-    import random
-    import re
-    rng = random.Random(seed)
-    out = {}
-    for i, (text, label) in enumerate(zip(texts, labels)):
-        hits = sorted(_words(text) & keywords.get(label, set()))
-        if not hits:
-            continue
-        new = text
-        for w in hits:
-            new = re.sub(rf"(?<![a-z']){re.escape(w)}(?![a-z'])", rng.choice(neighbours[w]), new, flags=re.I)
-        out[i] = new
-    return out
-
-
-class VariantDataset:
-    """Rows of `base` (tokenized, with `idx`); while `active`, a row with a variant is served as that variant
-    (`variants`: tokenized, its `idx` already offset) with probability `p`, drawn from a seeded generator."""
-
-    def __init__(self, base, variants, rows, p, seed):
-        import random
-        self.base, self.variants, self.p, self.rng, self.active = base, variants, p, random.Random(seed), True
-        self.where = {r: j for j, r in enumerate(rows)}
-
-    def __len__(self):
-        return len(self.base)
-
-    def __getitem__(self, i):
-        j = self.where.get(int(i))
-        if self.active and j is not None and self.rng.random() < self.p:
-            return self.variants[j]
-        return self.base[int(i)]
-
-
 def ranking_score(logits):
     """Log-odds of the most likely in-scope intent: high = in scope (numpy, float64)."""
     import numpy as np
@@ -219,32 +156,12 @@ def metrics(logits, labels, clinc_metrics):
             "oos_auroc": auroc(ranking_score(logits), ins) if both else float("nan")}
 
 
-def intent_keywords(texts, labels, cover=0.1, purity=0.5):
-    """Each in-scope intent's keywords: the words in at least `cover` of its training queries of which at least
-    `purity` of all in-scope training occurrences (counted once per query) belong to it (CLINC150: a median of 2 per intent,
-    e.g. boss and else for who_do_you_work_for, weather, forecast and rain for weather)."""
-    from collections import Counter, defaultdict
-    n, per, total = Counter(), defaultdict(Counter), Counter()
-    for text, label in zip(texts, labels):
-        if label == OOS:
-            continue
-        n[label] += 1
-        for w in _words(text):
-            per[label][w] += 1
-            total[w] += 1
-    return {label: {w for w, c in per[label].items() if c >= cover * n[label] and c >= purity * total[w]}
-            for label in n}
+def keyword_free(texts, labels, keywords, words):
+    """True for the in-scope queries that hold none of their intent's training keywords (out-of-scope: False).
 
-
-def _words(text):
-    import re
-    return set(re.findall(r"[a-z']+", text.lower()))
-
-
-def keyword_free(texts, labels, keywords):
-    """True for the in-scope queries that hold none of their intent's training keywords (out-of-scope: False)."""
+    `keywords`: the notebook's `intent_keywords`; `words`: its `query_words`."""
     import numpy as np
-    return np.array([label != OOS and not (_words(text) & keywords.get(label, set()))
+    return np.array([label != OOS and not (words(text) & keywords.get(label, set()))
                      for text, label in zip(texts, labels)], dtype=bool)
 
 
@@ -283,11 +200,12 @@ def training_args(args, out):
         seed=args.seed, logging_steps=1000, use_cpu=True, group_by_length=args.group_by_length)
 
 
-def report(folder, clinc, clinc_metrics, test=False):
+def report(folder, clinc, ns, test=False):
     import numpy as np
+    clinc_metrics = ns["clinc_metrics"]
     y = {"val": np.asarray(clinc["validation"]["intent"]), "test": np.asarray(clinc["test"]["intent"])}
-    keywords = intent_keywords(clinc["train"]["text"], clinc["train"]["intent"])
-    free = {split: keyword_free(clinc[name]["text"], y[split], keywords)      # the same for every run
+    keywords = ns["intent_keywords"](clinc["train"]["text"], clinc["train"]["intent"])
+    free = {split: keyword_free(clinc[name]["text"], y[split], keywords, ns["query_words"])      # the same for every run
             for split, name in (("val", "validation"), ("test", "test"))}
 
     def scores(z, split):
@@ -377,7 +295,7 @@ def main(argv=None):
             np.savez(mine / "logits.npz", val=ns["compute_logits"](teacher, val, device="cpu"),
                      test=ns["compute_logits"](teacher, test, device="cpu"))
             (mine / "run.json").write_text(json.dumps(key) + "\n")
-        report(args.report, clinc, ns["clinc_metrics"], test=args.test)
+        report(args.report, clinc, ns, test=args.test)
         return 0
 
     out = Path(args.out)
@@ -388,9 +306,9 @@ def main(argv=None):
     callbacks = []
     if args.kw_substitute:
         texts, labels = clinc["train"]["text"], clinc["train"]["intent"]
-        keywords = intent_keywords(texts, labels)
-        near = keyword_neighbours(teacher, tokenizer, keywords)
-        variants = keyword_variants(texts, labels, keywords, near, args.seed)
+        keywords = ns["intent_keywords"](texts, labels)
+        near = ns["keyword_neighbours"](teacher, tokenizer, keywords)
+        variants = ns["keyword_variants"](texts, labels, keywords, near, args.seed)
         rows = sorted(variants)
         vds = clinc["train"].select(rows).remove_columns("text").add_column("text", [variants[r] for r in rows])
         vds = encode_ds(vds)
@@ -400,14 +318,8 @@ def main(argv=None):
             {"neighbours": near, "examples": [[texts[r], variants[r]] for r in rows[:40]], "n": len(rows)}, indent=1))
         print(f"{len(rows)} of {len(train)} training queries get a keyword variant; e.g. "
               + "; ".join(f"{texts[r]!r} -> {variants[r]!r}" for r in rows[:3]), flush=True)
-        train = VariantDataset(train, vds, rows, args.kw_substitute, args.seed)
-        from transformers import TrainerCallback
-        kd_epochs = args.epochs - args.label_epochs
-
-        class Phase(TrainerCallback):      # variants only while distilling, never in the label epochs
-            def on_epoch_begin(self, targs, state, control, **kw):
-                train.active = int(round(state.epoch or 0)) < kd_epochs
-        callbacks.append(Phase())
+        train = ns["VariantDataset"](train, vds, rows, args.kw_substitute, args.seed)
+        callbacks.append(ns["VariantPhase"](train, args.epochs - args.label_epochs))     # never in the label epochs
     ns["kd_loss"] = make_loss(args.loss, ns["kd_loss"], logits, args.beta)     # the Trainer looks it up here
     student = new_student(ns, teacher, args)
     if args.dropout is not None:

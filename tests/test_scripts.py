@@ -9,6 +9,13 @@ import pytest
 from conftest import REPO
 
 
+@pytest.fixture(scope="module")
+def nb():
+    """distill_quantize_ort.ipynb's own functions (cells tagged shared and lib)."""
+    from nbcode import namespace
+    return namespace("distill", fp16=False)
+
+
 def test_kd_search_runs_trials_and_reports_them(assets, tiny_teacher, tmp_path):
     storage = tmp_path / "search.db"
     common = [sys.executable, str(REPO / "scripts" / "kd_search.py"), "--storage", str(storage)]
@@ -153,8 +160,10 @@ def test_oos_auroc_and_ranking_score():
     assert abs(ranking_score(logits)[0] - np.log(p[7] / (1 - p[7]))) < 1e-9
 
 
-def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords():
-    from kd_variants import OOS, intent_keywords, keyword_free, keyword_split
+def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords(nb):
+    from kd_variants import OOS, keyword_free, keyword_split
+
+    intent_keywords = nb["intent_keywords"]
 
     texts = ["who is your boss", "tell me your boss", "name your boss", "is it going to rain", "rain today",
              "weather please", "tell me a joke", "please play a song"]
@@ -175,11 +184,11 @@ def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords():
     assert OOS not in kw
     test_texts = ["who employs you", "your Boss, please", "will it pour", "rain?", "bye"]
     test_labels = [0, 0, 1, 1, OOS]
-    assert keyword_free(test_texts, test_labels, kw).tolist() == [True, False, True, False, False]
+    assert keyword_free(test_texts, test_labels, kw, nb["query_words"]).tolist() == [True, False, True, False, False]
     logits = np.zeros((5, 151))
     for i, pred in enumerate([0, 1, 3, 1, OOS]):        # right, wrong, wrong, right, right
         logits[i, pred] = 1.0
-    free = keyword_free(test_texts, test_labels, kw)
+    free = keyword_free(test_texts, test_labels, kw, nb["query_words"])
     split = keyword_split(logits, test_labels, free)
     assert split == {"in_scope_kwfree": 0.5, "in_scope_kw": 0.5, "n_kwfree": 2}
     logits[2, 1] = 2.0                                   # the keyword-free weather query now right
@@ -304,10 +313,10 @@ def test_new_student_refuses_a_pretrained_model_with_another_vocabulary(assets, 
         new_student(namespace("distill", fp16=False), teacher, args)
 
 
-def test_keyword_neighbours_are_near_words_that_are_no_keyword_and_no_form_of_it():
+def test_keyword_neighbours_are_near_words_that_are_no_keyword_and_no_form_of_it(nb):
     import torch
 
-    from kd_variants import keyword_neighbours
+    keyword_neighbours = nb["keyword_neighbours"]
 
     vocab = ["boss", "bosses", "employer", "manager", "chief", "banana", "rain", "drizzle", "##x", "[UNK]", "me"]
     vec = {"boss": [1, 0, 0], "bosses": [1, 0.01, 0],      # a form of boss: left out (same 4-letter prefix)
@@ -334,8 +343,10 @@ def test_keyword_neighbours_are_near_words_that_are_no_keyword_and_no_form_of_it
     assert near["bossx"][0] == "manager" and set(near) == {"boss", "rain", "employer", "bossx"}
 
 
-def test_keyword_variants_replace_whole_keywords_of_the_querys_own_intent():
-    from kd_variants import OOS, keyword_variants
+def test_keyword_variants_replace_whole_keywords_of_the_querys_own_intent(nb):
+    from kd_variants import OOS
+
+    keyword_variants = nb["keyword_variants"]
 
     keywords = {0: {"boss"}, 1: {"rain", "weather"}}
     near = {"boss": ["manager"], "rain": ["drizzle"], "weather": ["climate", "forecast"]}
@@ -351,8 +362,8 @@ def test_keyword_variants_replace_whole_keywords_of_the_querys_own_intent():
         "drizzle or climate", "drizzle or forecast"}                 # the seed picks among the neighbours
 
 
-def test_variant_dataset_serves_variants_only_while_active():
-    from kd_variants import VariantDataset
+def test_variant_dataset_serves_variants_only_while_active_and_restarts_its_draws(nb):
+    VariantDataset = nb["VariantDataset"]
 
     base = [{"idx": i} for i in range(10)]
     variants = [{"idx": 10 + j} for j in range(5)]
@@ -363,6 +374,20 @@ def test_variant_dataset_serves_variants_only_while_active():
     half = VariantDataset(base, variants, rows=[0, 2, 4, 6, 8], p=0.5, seed=0)
     served = [half[i]["idx"] >= 10 for _ in range(200) for i in (0, 2, 4, 6, 8)]
     assert 400 < sum(served) < 600
+    half.restart(0)         # each training starts the same draws (the notebook's train_student restarts them)
+    assert [half[i]["idx"] >= 10 for _ in range(200) for i in (0, 2, 4, 6, 8)] == served
+
+
+def test_variant_phase_serves_variants_in_the_distillation_epochs_only(nb):
+    from types import SimpleNamespace
+
+    ds = nb["VariantDataset"]([{"idx": 0}], [{"idx": 1}], rows=[0], p=1.0, seed=0)
+    phase = nb["VariantPhase"](ds, kd_epochs=2)
+    seen = []
+    for epoch in (0.0, 1.0, 2.0, 3.0):       # state.epoch at the start of each of 4 epochs, the last 2 on the labels
+        phase.on_epoch_begin(None, SimpleNamespace(epoch=epoch), None)
+        seen.append(ds[0]["idx"])
+    assert seen == [1, 1, 0, 0]
 
 
 def test_kd_variants_keyword_substitution_trains_on_teacher_labelled_variants_in_the_distillation_epochs(
@@ -373,16 +398,22 @@ def test_kd_variants_keyword_substitution_trains_on_teacher_labelled_variants_in
 
     threads = torch.get_num_threads()
     served, caches = [], []
-    real_get, real_loss = kd_variants.VariantDataset.__getitem__, kd_variants.make_loss
+    real_load, real_loss = kd_variants.load_teacher_and_data, kd_variants.make_loss
 
-    def get(self, i):
-        row = real_get(self, i)
-        variant = row["idx"] >= len(self.base)
-        # a variant's cache row: after the training queries', in the order of the rows that have one
-        assert not variant or row["idx"] == len(self.base) + self.where[int(i)]
-        served.append((self.active, variant))
-        return row
-    monkeypatch.setattr(kd_variants.VariantDataset, "__getitem__", get)
+    def load(args):          # the notebook's VariantDataset, watched
+        ns, *rest = real_load(args)
+        real_get = ns["VariantDataset"].__getitem__
+
+        def get(self, i):
+            row = real_get(self, i)
+            variant = row["idx"] >= len(self.base)
+            # a variant's cache row: after the training queries', in the order of the rows that have one
+            assert not variant or row["idx"] == len(self.base) + self.where[int(i)]
+            served.append((self.active, variant))
+            return row
+        monkeypatch.setattr(ns["VariantDataset"], "__getitem__", get)
+        return (ns, *rest)
+    monkeypatch.setattr(kd_variants, "load_teacher_and_data", load)
     monkeypatch.setattr(kd_variants, "make_loss", lambda name, base, logits, beta: caches.append(logits) or
                         real_loss(name, base, logits, beta))
     out = tmp_path / "kw"

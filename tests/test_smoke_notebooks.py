@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,6 +81,14 @@ def test_students_are_saved_and_reused(smoke, tmp_path):
     wall = json.loads((smoke["results"] / "metrics.json").read_text())["wall_time_s"]
     assert wall["teacher_logits_cache"] == record["teacher_logits_cache_s"] >= 0
     assert abs(wall["distillation_incl_cache"] - record["train_wall_time_s"] - record["teacher_logits_cache_s"]) <= 0.1
+    # the smoke profile distils with keyword variants (kd_keyword_substitute 0.5): recorded with the student, and
+    # their teacher logits cached after the training and augmented queries'
+    info = json.loads((smoke["results"] / "metrics.json").read_text())["student"]
+    assert record["kd_keyword_substitute"] == info["kd_keyword_substitute"] == 0.5 and info["keyword_variants"] > 0
+    (cache,) = (smoke["artifacts"] / "cache").glob("teacher_logits-*.npy")
+    n_train = json.loads((smoke["artifacts"] / "student_ce" / "student_metrics.json").read_text())["train_queries"]
+    assert record["train_queries"] == 2 * n_train          # kd_augment 1 in smoke; the variants replace, not add
+    assert len(np.load(cache)) == 2 * n_train + info["keyword_variants"]
 
 
 def test_edge_bundle_predicts_without_torch(smoke):
