@@ -437,3 +437,24 @@ def test_kd_variants_keyword_substitution_trains_on_teacher_labelled_variants_in
         for j, text in enumerate(variant_texts[:5]):
             z = teacher(**tokenizer(text, truncation=True, max_length=16, return_tensors="pt")).logits[0].numpy()
             assert np.allclose(cache[n_train + j], z, atol=1e-4)
+
+
+def test_kwfree_fold_holds_out_keyword_free_training_queries_only(assets, nb, tmp_path):
+    import kwfree_fold
+
+    data = json.loads(assets["data"].read_text())
+    out = tmp_path / "fold.json"
+    assert kwfree_fold.main([str(assets["data"]), str(out), "--per-intent", "2", "--oos", "3"]) == 0
+    fold = json.loads(out.read_text())
+    assert fold["test"] == data["test"] and fold["oos_test"] == data["oos_test"]
+    assert sorted(map(tuple, fold["train"] + fold["val"])) == sorted(map(tuple, data["train"]))
+    assert sorted(map(tuple, fold["oos_train"] + fold["oos_val"])) == sorted(map(tuple, data["oos_train"]))
+    assert len(fold["oos_val"]) == min(3, len(data["oos_train"])) and fold["val"]
+    # the notebook's own keyword rule, on the whole training set, by intent name
+    keywords = nb["intent_keywords"]([t for t, _ in data["train"]], [n for _, n in data["train"]])
+    from collections import Counter
+    per = Counter(n for _, n in fold["val"])
+    assert max(per.values()) <= 2
+    for text, name in fold["val"]:
+        assert not nb["query_words"](text) & keywords.get(name, set()), (text, name)
+    assert kwfree_fold.make_fold(data, 2, 3, seed=1) != kwfree_fold.make_fold(data, 2, 3, seed=0)

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Write a CLINC150 file whose validation split is a part of the TRAINING data that shows the test split's shift.
+
+Per in-scope intent, up to --per-intent of its training queries that hold none of its keywords (the notebook's
+`intent_keywords`, on the whole training set) are held out, plus --oos of the out-of-scope training queries; they
+become the `val`/`oos_val` lists, the rest stays `train`/`oos_train`, `test`/`oos_test` are copied unread. A teacher
+and students trained on that file (finetuning.ipynb, scripts/kd_variants.py) are then compared on the held-out
+queries: paraphrases that avoid their intent's usual words, on which the real validation split shows the student's
+test gap only faintly (results/cpu/experiments.md, part 6).
+
+    python scripts/kwfree_fold.py ../shared/data/clinc150/data_oos_plus.json fold/data_kwfree.json
+"""
+import argparse
+import json
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from nbcode import cells  # noqa: E402
+
+
+def keyword_functions():
+    """query_words and intent_keywords from the notebook's cell that defines them (no torch needed)."""
+    import re
+    source = next(c for c in cells("distill", "lib") if "def intent_keywords" in c)
+    ns = {"re": re, "OOS_LABEL": -1}         # labels here are intent names; "oos" queries are kept apart anyway
+    wanted = [block for block in source.split("\n\n\n") if block.startswith(("def query_words", "def intent_keywords"))]
+    exec("\n\n\n".join(wanted), ns)
+    return ns["query_words"], ns["intent_keywords"]
+
+
+def make_fold(data, per_intent=20, oos=50, seed=0):
+    query_words, intent_keywords = keyword_functions()
+    train = data["train"]
+    keywords = intent_keywords([t for t, _ in train], [n for _, n in train])
+    rng = random.Random(seed)
+    rows = defaultdict(list)
+    for i, (text, name) in enumerate(train):
+        if not query_words(text) & keywords.get(name, set()):
+            rows[name].append(i)
+    held = set()
+    for name in sorted(rows):
+        held.update(rng.sample(rows[name], min(per_intent, len(rows[name]))))
+    oos_held = set(rng.sample(range(len(data["oos_train"])), min(oos, len(data["oos_train"]))))
+    return {"train": [q for i, q in enumerate(train) if i not in held],
+            "oos_train": [q for i, q in enumerate(data["oos_train"]) if i not in oos_held],
+            "val": [train[i] for i in sorted(held)], "oos_val": [data["oos_train"][i] for i in sorted(oos_held)],
+            "test": data["test"], "oos_test": data["oos_test"]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data_file", help="CLINC150 in the authors' format (data_oos_plus.json)")
+    ap.add_argument("out", help="the fold's data file to write")
+    ap.add_argument("--per-intent", type=int, default=20, help="keyword-free training queries held out per intent")
+    ap.add_argument("--oos", type=int, default=50, help="out-of-scope training queries held out")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    fold = make_fold(json.loads(Path(args.data_file).read_text()), args.per_intent, args.oos, args.seed)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(fold))
+    print({k: len(v) for k, v in fold.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
