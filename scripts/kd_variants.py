@@ -16,8 +16,8 @@ above out-of-scope queries by the log-odds of its most likely in-scope intent (t
 class, so the plain max-softmax would rank by it), and in-scope accuracy split into the queries that hold none of
 their intent's training keywords (`in_scope_kwfree`, see the notebook's `intent_keywords`) and the others (`in_scope_kw`): the
 student's test gap sits in the first. `--kw-substitute P` aims at that gap: while distilling, a query holding its
-intent's keywords is served with probability P as a teacher-labelled variant in which they are replaced by near
-words (the notebook's `kd_keyword_substitute`: `keyword_neighbours`, `keyword_variants`, `VariantDataset`). On one core of the reference machine an 11-epoch run takes
+intent's keywords is served with probability P as a variant in which they are replaced by near words, the
+teacher's logits on it as soft targets and its label kept (the notebook's `kd_keyword_substitute`: `keyword_neighbours`, `keyword_variants`, `VariantDataset`). On one core of the reference machine an 11-epoch run takes
 about 20 minutes (two side by side on a 2-core CPU, --threads 1 each).
 """
 import argparse
@@ -252,8 +252,9 @@ def main(argv=None):
                     help="copy the student's layers from this pretrained BERT with the teacher's vocabulary (folder or Hub "
                          "id; its classifier is new) instead of from the fine-tuned teacher")
     ap.add_argument("--kw-substitute", type=float, default=0.0, metavar="P",
-                    help="in each distillation epoch serve a query holding its intent's keywords as a teacher-labelled "
-                         "variant with them replaced by near words (keyword_variants), with probability P (0 = off)")
+                    help="in each distillation epoch serve a query holding its intent's keywords as a variant with them "
+                         "replaced by near words (keyword_variants; the teacher's logits on it as targets, its label "
+                         "kept), with probability P (0 = off)")
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
     ap.add_argument("--out", help="folder of this run")
     ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only, unless --test)")
@@ -263,6 +264,11 @@ def main(argv=None):
         ap.error("give --out FOLDER for a run, or --report FOLDER")
     if args.out and Path(args.out).name == "teacher":
         ap.error("--out: the name 'teacher' is kept for the teacher's row of --report; choose another")
+    if not 0 <= args.kw_substitute <= 1:
+        ap.error(f"--kw-substitute {args.kw_substitute} is a probability: give a value in [0, 1] (0 = off)")
+    if args.kw_substitute and (args.group_by_length or args.teacher_dropout_passes):
+        ap.error("--kw-substitute does not combine with --group-by-length (the sampler would measure, and draw, "
+                 "variants) or --teacher-dropout-passes (the variants' logits are single passes)")
     if not 0 <= args.label_epochs < args.epochs:
         ap.error(f"--label-epochs {args.label_epochs} must be at least 0 and below --epochs {args.epochs}: at least "
                  "one epoch has to learn from the teacher")

@@ -88,9 +88,10 @@ def test_distill_needs_an_epoch_with_the_teacher(assets, tiny_teacher, tmp_path)
           ["ConfigError", "kd_label_epochs = 1", "below student_epochs = 1", "learn from the teacher"])
 
 
-def test_distill_rejects_a_keyword_substitution_that_is_no_probability(assets, tiny_teacher, tmp_path):
-    check(assets, tmp_path, "distill_quantize_ort.ipynb", {"teacher_dir": str(tiny_teacher), "kd_keyword_substitute": 1.5},
-          ["ConfigError", "kd_keyword_substitute = 1.5", "a probability", "[0, 1]"])
+@pytest.mark.parametrize("rate", [1.5, -0.1])
+def test_distill_rejects_a_keyword_substitution_that_is_no_probability(assets, tiny_teacher, tmp_path, rate):
+    check(assets, tmp_path, "distill_quantize_ort.ipynb", {"teacher_dir": str(tiny_teacher), "kd_keyword_substitute": rate},
+          ["ConfigError", f"kd_keyword_substitute = {rate}", "a probability", "[0, 1]"])
 
 
 def test_distill_stops_on_an_onnx_parity_failure_and_keeps_the_student(assets, tiny_teacher, tmp_path):

@@ -141,6 +141,19 @@ def test_kd_variants_needs_an_epoch_with_the_teacher(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--kw-substitute", "1.5"], "--kw-substitute 1.5 is a probability"),
+    (["--kw-substitute", "-0.1"], "--kw-substitute -0.1 is a probability"),
+    (["--kw-substitute", "0.5", "--group-by-length"], "does not combine with --group-by-length"),
+    (["--kw-substitute", "0.5", "--teacher-dropout-passes", "2"], "or --teacher-dropout-passes"),
+])
+def test_kd_variants_refuses_keyword_substitution_it_cannot_do(tmp_path, extra, message):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "kd_variants.py"), *extra, "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_oos_auroc_and_ranking_score():
     import numpy as np
 
@@ -422,8 +435,9 @@ def test_kd_variants_keyword_substitution_trains_on_teacher_labelled_variants_in
                              "--out", str(out)]) == 0
     torch.set_num_threads(threads)
     made = json.loads((out / "variants.json").read_text())
-    n_train = len(served) // 2
-    assert made["n"] > 0 and len(served) == 2 * n_train
+    data = json.loads(assets["data"].read_text())
+    n_train = len(data["train"]) + len(data["oos_train"])
+    assert made["n"] > 0 and len(served) == 2 * n_train       # one fetch per query and epoch
     # epoch 1 (distilling): every query with a variant is served as it; epoch 2 (labels alone): none is
     assert [a for a, _ in served] == [True] * n_train + [False] * n_train
     assert sum(v for _, v in served[:n_train]) == made["n"] and not any(v for _, v in served[n_train:])
