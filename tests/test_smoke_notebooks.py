@@ -137,12 +137,15 @@ def test_a_changed_setting_retrains_and_keeps_the_old_student(smoke, tmp_path):
     student = smoke["artifacts"] / "student"
     before = json.loads((student / "student_metrics.json").read_text())
     ce_before = (smoke["artifacts"] / "student_ce" / "student_metrics.json").stat().st_mtime_ns
-    params = {"optuna_trials": 0, "kd_alpha": before["kd_alpha"], "kd_temperature": before["kd_temperature"] + 1.0}
+    # a changed temperature, and an optional setting (the keyword variants) turned off: both named, both retrain
+    params = {"optuna_trials": 0, "kd_alpha": before["kd_alpha"], "kd_temperature": before["kd_temperature"] + 1.0,
+              "kd_keyword_substitute": 0.0}
     assert run_notebook("distill_quantize_ort.ipynb", smoke["env"], params, out=tmp_path / "nb2.ipynb") is None
     nb2 = printed(tmp_path / "nb2.ipynb")
-    assert (f"student: the saved one was trained with other settings kd_temperature {before['kd_temperature']!r} -> "
-            f"{params['kd_temperature']!r}; retraining") in nb2
+    assert "student: the saved one was trained with other settings " in nb2 and "; retraining" in nb2
+    assert f"kd_temperature {before['kd_temperature']!r} -> {params['kd_temperature']!r}" in nb2
+    assert "kd_keyword_substitute 0.5 -> 0.0" in nb2
     after = json.loads((student / "student_metrics.json").read_text())
-    assert after["kd_temperature"] == params["kd_temperature"]
+    assert after["kd_temperature"] == params["kd_temperature"] and "kd_keyword_substitute" not in after
     assert json.loads((smoke["artifacts"] / "student.previous" / "student_metrics.json").read_text()) == before
     assert (smoke["artifacts"] / "student_ce" / "student_metrics.json").stat().st_mtime_ns == ce_before
