@@ -281,14 +281,11 @@ def main(argv=None):
         clinc = {s: clinc[s].shuffle(seed=0).select(range(min(args.limit, len(clinc[s]))))
                  for s in ("train", "validation", "test")}
 
-    def encode_ds(ds):
+    def encode(ds):
         ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=args.max_length), batched=True)
         return ds.rename_column("intent", "labels")
 
-    def encode(split):
-        return encode_ds(clinc[split])
-
-    train, val, test = encode("train"), encode("validation"), encode("test")
+    train, val, test = (encode(clinc[s]) for s in ("train", "validation", "test"))
     if args.report:
         mine = Path(args.report) / "teacher"      # the teacher is a row of the report too, scored once per setting
         key = {"teacher": resolved(args.teacher), "data_file": resolved(args.data_file), "limit": args.limit,
@@ -317,7 +314,7 @@ def main(argv=None):
         variants = ns["keyword_variants"](texts, labels, keywords, near, args.seed)
         rows = sorted(variants)
         vds = clinc["train"].select(rows).remove_columns("text").add_column("text", [variants[r] for r in rows])
-        vds = encode_ds(vds)
+        vds = encode(vds)
         logits = np.concatenate([logits, ns["compute_logits"](teacher, vds, device="cpu")])
         vds = ns["student_inputs"](vds).add_column("idx", list(range(len(train), len(train) + len(rows))))
         (out / "variants.json").write_text(json.dumps(

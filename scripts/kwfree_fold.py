@@ -18,28 +18,19 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from nbcode import cells  # noqa: E402
-
-
-def keyword_functions():
-    """query_words and intent_keywords from the notebook's cell that defines them (no torch needed)."""
-    import re
-    source = next(c for c in cells("distill", "lib") if "def intent_keywords" in c)
-    ns = {"re": re, "OOS_LABEL": -1}         # labels here are intent names; "oos" queries are kept apart anyway
-    wanted = [block for block in source.split("\n\n\n") if block.startswith(("def query_words", "def intent_keywords"))]
-    exec("\n\n\n".join(wanted), ns)
-    return ns["query_words"], ns["intent_keywords"]
+from kd_variants import keyword_free  # noqa: E402
+from nbcode import namespace  # noqa: E402
 
 
 def make_fold(data, per_intent=20, oos=50, seed=0):
-    query_words, intent_keywords = keyword_functions()
+    nb = namespace("distill", fp16=False)      # the notebook's own keyword rule (labels here are intent names)
     train = data["train"]
-    keywords = intent_keywords([t for t, _ in train], [n for _, n in train])
+    texts, names = [t for t, _ in train], [n for _, n in train]
+    free = keyword_free(texts, names, nb["intent_keywords"](texts, names), nb["query_words"])
     rng = random.Random(seed)
     rows = defaultdict(list)
-    for i, (text, name) in enumerate(train):
-        if not query_words(text) & keywords.get(name, set()):
-            rows[name].append(i)
+    for i in free.nonzero()[0].tolist():
+        rows[names[i]].append(i)
     held = set()
     for name in sorted(rows):
         held.update(rng.sample(rows[name], min(per_intent, len(rows[name]))))
