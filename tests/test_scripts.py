@@ -403,7 +403,7 @@ def test_variant_phase_serves_variants_in_the_distillation_epochs_only(nb):
     assert seen == [1, 1, 0, 0]
 
 
-def test_kd_variants_keyword_substitution_trains_on_teacher_labelled_variants_in_the_distillation_epochs(
+def test_kd_variants_keyword_substitution_serves_variants_with_teacher_targets_in_the_distillation_epochs(
         assets, tiny_teacher, tmp_path, monkeypatch):
     import kd_variants
     import torch
