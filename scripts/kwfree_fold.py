@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """Write a CLINC150 file whose validation split is a part of the TRAINING data that shows the test split's shift.
 
-Per in-scope intent, up to --per-intent of its training queries that hold none of its keywords (the notebook's
-`intent_keywords`, on the whole training set) are held out, plus --oos of the out-of-scope training queries; they
+Per in-scope intent, up to --per-intent of its training queries are held out, plus --oos of the out-of-scope
+training queries. `--by kwfree` (the default) draws them from the queries that hold none of the intent's keywords
+(the notebook's `intent_keywords`, on the whole training set); `--by novel` takes the queries with the largest
+share of words that no other training query of the intent uses (`novel_share`; only queries with at least one
+such word, ties drawn at random), the wording the students still trail their teacher on in test. They
 become the `val`/`oos_val` lists, the rest stays `train`/`oos_train`, `test`/`oos_test` are copied unread. A teacher
 and students trained on that file (finetuning.ipynb, scripts/kd_variants.py) are then compared on the held-out
 queries: paraphrases that avoid their intent's usual words, on which the real validation split shows the student's
 test gap only faintly (results/cpu/experiments.md, part 6).
 
     python scripts/kwfree_fold.py ../shared/data/clinc150/data_oos_plus.json fold/data_kwfree.json
+    python scripts/kwfree_fold.py ../shared/data/clinc150/data_oos_plus.json fold/data_novel.json --by novel
 """
 import argparse
 import json
 import random
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -22,18 +26,39 @@ from kd_variants import keyword_free  # noqa: E402
 from nbcode import namespace  # noqa: E402
 
 
-def make_fold(data, per_intent=20, oos=50, seed=0):
-    nb = namespace("distill", fp16=False)      # the notebook's own keyword rule (labels here are intent names)
+def novel_share(texts, names, words):
+    """Per query: the share of its words (`words`, the notebook's `query_words`) that no other query of the same
+    intent holds (out-of-scope queries: 0)."""
+    per = defaultdict(Counter)
+    for text, name in zip(texts, names):
+        per[name].update(words(text))
+    return [0.0 if name == "oos" else sum(per[name][w] == 1 for w in words(text)) / max(1, len(words(text)))
+            for text, name in zip(texts, names)]
+
+
+def make_fold(data, per_intent=20, oos=50, seed=0, by="kwfree"):
+    nb = namespace("distill", fp16=False)      # the notebook's own rules (labels here are intent names)
     train = data["train"]
     texts, names = [t for t, _ in train], [n for _, n in train]
-    free = keyword_free(texts, names, nb["intent_keywords"](texts, names), nb["query_words"])
     rng = random.Random(seed)
     rows = defaultdict(list)
-    for i in free.nonzero()[0].tolist():
-        rows[names[i]].append(i)
     held = set()
-    for name in sorted(rows):
-        held.update(rng.sample(rows[name], min(per_intent, len(rows[name]))))
+    if by == "kwfree":
+        free = keyword_free(texts, names, nb["intent_keywords"](texts, names), nb["query_words"])
+        for i in free.nonzero()[0].tolist():
+            rows[names[i]].append(i)
+        for name in sorted(rows):
+            held.update(rng.sample(rows[name], min(per_intent, len(rows[name]))))
+    elif by == "novel":
+        share = novel_share(texts, names, nb["query_words"])
+        tie = [rng.random() for _ in texts]
+        for i in range(len(texts)):
+            if share[i] > 0:
+                rows[names[i]].append(i)
+        for name in sorted(rows):
+            held.update(sorted(rows[name], key=lambda i: (-share[i], tie[i]))[:per_intent])
+    else:
+        raise ValueError(f"by={by!r}: choose 'kwfree' or 'novel'")
     oos_held = set(rng.sample(range(len(data["oos_train"])), min(oos, len(data["oos_train"]))))
     return {"train": [q for i, q in enumerate(train) if i not in held],
             "oos_train": [q for i, q in enumerate(data["oos_train"]) if i not in oos_held],
@@ -45,11 +70,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data_file", help="CLINC150 in the authors' format (data_oos_plus.json)")
     ap.add_argument("out", help="the fold's data file to write")
-    ap.add_argument("--per-intent", type=int, default=20, help="keyword-free training queries held out per intent")
+    ap.add_argument("--per-intent", type=int, default=20, help="training queries held out per intent")
     ap.add_argument("--oos", type=int, default=50, help="out-of-scope training queries held out")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--by", choices=("kwfree", "novel"), default="kwfree", help="which queries to hold out (above)")
     args = ap.parse_args(argv)
-    fold = make_fold(json.loads(Path(args.data_file).read_text()), args.per_intent, args.oos, args.seed)
+    fold = make_fold(json.loads(Path(args.data_file).read_text()), args.per_intent, args.oos, args.seed, args.by)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(fold))
     print({k: len(v) for k, v in fold.items()})

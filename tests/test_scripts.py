@@ -472,3 +472,27 @@ def test_kwfree_fold_holds_out_keyword_free_training_queries_only(assets, nb, tm
     for text, name in fold["val"]:
         assert not nb["query_words"](text) & keywords.get(name, set()), (text, name)
     assert kwfree_fold.make_fold(data, 2, 3, seed=1) != kwfree_fold.make_fold(data, 2, 3, seed=0)
+
+
+def test_kwfree_fold_by_novel_holds_out_each_intents_most_novel_wordings(assets, nb, tmp_path):
+    import kwfree_fold
+
+    data = json.loads(assets["data"].read_text())
+    out = tmp_path / "fold.json"
+    assert kwfree_fold.main([str(assets["data"]), str(out), "--per-intent", "2", "--oos", "3", "--by", "novel"]) == 0
+    fold = json.loads(out.read_text())
+    assert sorted(map(tuple, fold["train"] + fold["val"])) == sorted(map(tuple, data["train"]))
+    assert len(fold["oos_val"]) == min(3, len(data["oos_train"])) and fold["val"]
+    texts, names = [t for t, _ in data["train"]], [n for _, n in data["train"]]
+    share = dict(zip(zip(texts, names), kwfree_fold.novel_share(texts, names, nb["query_words"])))
+    from collections import Counter
+    assert max(Counter(n for _, n in fold["val"]).values()) <= 2
+    for text, name in fold["val"]:
+        # a held-out query uses a word no other query of its intent uses, and no query it leaves in training is
+        # more novel
+        assert share[text, name] > 0
+        assert all(share[t, n] <= share[text, name] for t, n in fold["train"] if n == name)
+    # the share by hand: "b" and "c" are only in the first query of intent x, "a" is in both
+    assert kwfree_fold.novel_share(["a b c", "a d", "z"], ["x", "x", "oos"], lambda t: set(t.split())) == [2 / 3, 0.5, 0.0]
+    with pytest.raises(ValueError, match="choose 'kwfree' or 'novel'"):
+        kwfree_fold.make_fold(data, 2, 3, by="rare")
