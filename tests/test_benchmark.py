@@ -48,6 +48,36 @@ def test_threshold_turns_unsure_answers_into_oos(nb):
     assert list(nb["apply_threshold"](logits, 0.0)) == [0, 0]
 
 
+def test_paired_gap_counts_the_queries_only_one_model_gets_right(nb):
+    labels = np.zeros(1000, int)
+    reference, other = labels.copy(), labels.copy()
+    reference[:10], other[10:40] = 1, 1        # 10 queries only `other` gets right, 30 only `reference`
+    gap = nb["paired_gap"](labels, reference, other)
+    assert (gap["gap_pt"], gap["only_reference_right"], gap["only_other_right"], gap["queries"]) == (-2.0, 30, 10, 1000)
+    assert gap["ci95_low_pt"] < -2.0 < gap["ci95_high_pt"] < 0
+    assert nb["paired_gap"](labels, reference, other) == gap                      # seeded: the same interval again
+    same = nb["paired_gap"](labels, reference, reference)
+    assert (same["gap_pt"], same["ci95_low_pt"], same["ci95_high_pt"], same["only_other_right"]) == (0, 0, 0, 0)
+
+
+def test_paired_gap_interval_has_the_width_of_the_normal_approximation(nb):
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 151, 4000)
+    reference = np.where(rng.random(4000) < 0.9, labels, (labels + 1) % 151)
+    other = np.where(rng.random(4000) < 0.88, labels, (labels + 2) % 151)
+    gap = nb["paired_gap"](labels, reference, other)
+    diff = (other == labels).astype(float) - (reference == labels)
+    half = 100 * 1.96 * diff.std() / np.sqrt(len(diff))                         # about 0.95 pt here
+    assert gap["gap_pt"] == pytest.approx(100 * diff.mean(), abs=0.005)
+    assert (gap["ci95_high_pt"] - gap["ci95_low_pt"]) / 2 == pytest.approx(half, rel=0.1)
+    assert gap["ci95_low_pt"] < gap["gap_pt"] < gap["ci95_high_pt"]
+
+
+def test_paired_gap_needs_one_prediction_per_query_from_both(nb):
+    with pytest.raises(ValueError, match="one prediction per query from both models"):
+        nb["paired_gap"](np.zeros(5, int), np.zeros(5, int), np.zeros(4, int))
+
+
 def top_probs(conf, top):
     """Probabilities over the 151 labels: `conf[i]` on label `top[i]`, the rest spread evenly."""
     conf = np.asarray(conf, dtype=float)

@@ -69,6 +69,14 @@ def test_metrics_table_has_every_stage_column_and_one_final(smoke):
     assert "validation" in info["selection_rule"] and info["selection_reason"]
     for key in ("cpu", "isa", "cores"):
         assert key in info["machine"]
+    # every stage's paired gap to the teacher is its accuracy difference in the table, inside its own interval
+    gaps = info["vs_teacher_test"]["stages"]
+    assert list(gaps) == STAGES[1:]
+    teacher_acc = metrics.loc[metrics["stage"] == "teacher", "accuracy"].item()
+    for stage, gap in gaps.items():
+        accuracy = metrics.loc[metrics["stage"] == stage, "accuracy"].item()
+        assert gap["gap_pt"] == pytest.approx(100 * (accuracy - teacher_acc), abs=0.006), stage
+        assert gap["ci95_low_pt"] <= gap["gap_pt"] <= gap["ci95_high_pt"], stage
     assert (smoke["results"] / "tradeoff.png").stat().st_size > 10_000
 
 
