@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Write a CLINC150 file whose validation split is a part of the TRAINING data that shows the test split's shift.
+"""Write a CLINC150 file whose validation split is a part of the TRAINING data built to show the test split's shift.
 
 Per in-scope intent, up to --per-intent of its training queries are held out, plus --oos of the out-of-scope
 training queries. `--by kwfree` (the default) draws them from the queries that hold none of the intent's keywords
 (the notebook's `intent_keywords`, on the whole training set); `--by novel` takes the queries with the largest
 share of words that no other training query of the intent uses (`novel_share`; only queries with at least one
-such word, ties drawn at random), the wording the students still trail their teacher on in test. They
+such word, ties drawn at random), aimed at where the students' test gap seemed to sit (it did not show there:
+results/cpu/experiments.md, part 7). They
 become the `val`/`oos_val` lists, the rest stays `train`/`oos_train`, `test`/`oos_test` are copied unread. A teacher
 and students trained on that file (finetuning.ipynb, scripts/kd_variants.py) are then compared on the held-out
 queries: paraphrases that avoid their intent's usual words, on which the real validation split shows the student's
