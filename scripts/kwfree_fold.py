@@ -30,11 +30,12 @@ from nbcode import namespace  # noqa: E402
 def novel_share(texts, names, words):
     """Per query: the share of its words (`words`, the notebook's `query_words`) that no other query of the same
     intent holds (out-of-scope queries: 0)."""
+    sets = [words(text) for text in texts]
     per = defaultdict(Counter)
-    for text, name in zip(texts, names):
-        per[name].update(words(text))
-    return [0.0 if name == "oos" else sum(per[name][w] == 1 for w in words(text)) / max(1, len(words(text)))
-            for text, name in zip(texts, names)]
+    for ws, name in zip(sets, names):
+        per[name].update(ws)
+    return [0.0 if name == "oos" else sum(per[name][w] == 1 for w in ws) / max(1, len(ws))
+            for ws, name in zip(sets, names)]
 
 
 def make_fold(data, per_intent=20, oos=50, seed=0, by="kwfree"):
@@ -42,24 +43,21 @@ def make_fold(data, per_intent=20, oos=50, seed=0, by="kwfree"):
     train = data["train"]
     texts, names = [t for t, _ in train], [n for _, n in train]
     rng = random.Random(seed)
-    rows = defaultdict(list)
-    held = set()
-    if by == "kwfree":
-        free = keyword_free(texts, names, nb["intent_keywords"](texts, names), nb["query_words"])
-        for i in free.nonzero()[0].tolist():
-            rows[names[i]].append(i)
-        for name in sorted(rows):
-            held.update(rng.sample(rows[name], min(per_intent, len(rows[name]))))
-    elif by == "novel":
+    if by == "kwfree":      # eligible: keyword-free; drawn at random
+        eligible = keyword_free(texts, names, nb["intent_keywords"](texts, names), nb["query_words"]).tolist()
+        pick = lambda rows: rng.sample(rows, min(per_intent, len(rows)))      # noqa: E731
+    elif by == "novel":     # eligible: at least one word of its own; the most novel first, ties at random
         share = novel_share(texts, names, nb["query_words"])
         tie = [rng.random() for _ in texts]
-        for i in range(len(texts)):
-            if share[i] > 0:
-                rows[names[i]].append(i)
-        for name in sorted(rows):
-            held.update(sorted(rows[name], key=lambda i: (-share[i], tie[i]))[:per_intent])
+        eligible = [v > 0 for v in share]
+        pick = lambda rows: sorted(rows, key=lambda i: (-share[i], tie[i]))[:per_intent]      # noqa: E731
     else:
         raise ValueError(f"by={by!r}: choose 'kwfree' or 'novel'")
+    rows = defaultdict(list)
+    for i, ok in enumerate(eligible):
+        if ok:
+            rows[names[i]].append(i)
+    held = {i for name in sorted(rows) for i in pick(rows[name])}
     oos_held = set(rng.sample(range(len(data["oos_train"])), min(oos, len(data["oos_train"]))))
     return {"train": [q for i, q in enumerate(train) if i not in held],
             "oos_train": [q for i, q in enumerate(data["oos_train"]) if i not in oos_held],

@@ -56,6 +56,8 @@ def test_paired_gap_counts_the_queries_only_one_model_gets_right(nb):
     assert (gap["gap_pt"], gap["only_reference_right"], gap["only_other_right"], gap["queries"]) == (-2.0, 30, 10, 1000)
     assert gap["ci95_low_pt"] < -2.0 < gap["ci95_high_pt"] < 0
     assert nb["paired_gap"](labels, reference, other) == gap                      # seeded: the same interval again
+    named = nb["paired_gap"](labels, reference, other, names=("teacher", "stage"))
+    assert (named["only_teacher_right"], named["only_stage_right"]) == (30, 10)
     same = nb["paired_gap"](labels, reference, reference)
     assert (same["gap_pt"], same["ci95_low_pt"], same["ci95_high_pt"], same["only_other_right"]) == (0, 0, 0, 0)
 
