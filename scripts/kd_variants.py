@@ -19,6 +19,12 @@ student's test gap sits in the first. `--kw-substitute P` aims at that gap: whil
 intent's keywords is served with probability P as a variant in which they are replaced by near words, the
 teacher's logits on it as soft targets and its label kept (the notebook's `kd_keyword_substitute`: `keyword_neighbours`, `keyword_variants`, `VariantDataset`). On one core of the reference machine an 11-epoch run takes
 about 20 minutes (two side by side on a 2-core CPU, --threads 1 each).
+
+With --test each run's row also gets its test gap to the teacher with a paired-bootstrap 95 % interval over the
+test queries (the notebook's `paired_gap`); with --pool, when the runs under FOLDER are seeds of one setting, one
+more row gives their mean gap and its interval (`pooled_gap`, results/cpu/experiments.md part 8):
+
+    python scripts/kd_variants.py --report runs --test --pool --data-file ../shared/data/clinc150/data_oos_plus.json
 """
 import argparse
 import json
@@ -156,6 +162,47 @@ def metrics(logits, labels, clinc_metrics):
             "oos_auroc": auroc(ranking_score(logits), ins) if both else float("nan")}
 
 
+def pooled_gap(labels, teacher_pred, student_preds, rounds=2000, seed=0):
+    """Mean test accuracy of several students (one row of predictions per run) minus the teacher's, in points, with a
+    95 % paired-bootstrap interval over the queries: every resample scores the teacher and each student on the same
+    queries, so the interval is the split's noise for this set of runs (their seed spread is printed beside it).
+    With one run it is the notebook's `paired_gap` (the same resamples)."""
+    import numpy as np
+    labels, teacher_pred, student_preds = np.asarray(labels), np.asarray(teacher_pred), np.asarray(student_preds)
+    if student_preds.ndim == 1:
+        student_preds = student_preds[None]
+    if labels.ndim != 1 or not len(labels) or teacher_pred.shape != labels.shape or student_preds.shape[1:] != labels.shape:
+        raise ValueError(f"pooled_gap needs one prediction per query from the teacher and each run: labels "
+                         f"{labels.shape}, teacher {teacher_pred.shape}, runs {student_preds.shape}")
+    if rounds < 1:
+        raise ValueError(f"pooled_gap: rounds={rounds}; give at least 1 (2,000 is usual)")
+    diff = (student_preds == labels).mean(0) - (teacher_pred == labels)     # per query, in [-1, 1]
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 1_000_000 // len(diff))          # as paired_gap draws them
+    means = np.concatenate([diff[rng.integers(0, len(diff), (min(chunk, rounds - i), len(diff)))].mean(1)
+                            for i in range(0, rounds, chunk)])
+    low, high = np.quantile(means, [0.025, 0.975])
+    gaps = 100 * ((student_preds == labels).mean(1) - (teacher_pred == labels).mean())
+    return {"runs": len(student_preds), "gap_pt": round(100 * float(diff.mean()), 2),
+            "ci95_low_pt": round(100 * float(low), 2), "ci95_high_pt": round(100 * float(high), 2),
+            "seed_sd_pt": round(float(gaps.std(ddof=1)), 2) if len(gaps) > 1 else None, "queries": len(diff)}
+
+
+PER_RUN = {"seed", "threads", "out", "report", "test", "pool", "val_history", "best_epoch", "seconds"}   # not the setting
+
+
+def check_poolable(runs):
+    """Raise SystemExit unless the runs ({name: run.json}) share one setting, i.e. differ only in PER_RUN keys."""
+    names = sorted(runs)
+    first = runs[names[0]]
+    for name in names[1:]:
+        keys = (set(first) | set(runs[name])) - PER_RUN
+        differ = {k: (first.get(k), runs[name].get(k)) for k in sorted(keys) if first.get(k) != runs[name].get(k)}
+        if differ:
+            raise SystemExit(f"--pool averages seeds of one setting, but runs {names[0]!r} and {name!r} differ in "
+                             f"{differ}: move the other settings' runs out of the folder, or report without --pool.")
+
+
 def keyword_free(texts, labels, keywords, words):
     """True for the in-scope queries that hold none of their intent's training keywords (out-of-scope: False).
 
@@ -200,7 +247,7 @@ def training_args(args, out):
         seed=args.seed, logging_steps=1000, use_cpu=True, group_by_length=args.group_by_length)
 
 
-def report(folder, clinc, ns, test=False):
+def report(folder, clinc, ns, test=False, pool=False):
     import numpy as np
     clinc_metrics = ns["clinc_metrics"]
     y = {"val": np.asarray(clinc["validation"]["intent"]), "test": np.asarray(clinc["test"]["intent"])}
@@ -212,7 +259,7 @@ def report(folder, clinc, ns, test=False):
         both = {**metrics(z[split], y[split], clinc_metrics), **keyword_split(z[split], y[split], free[split])}
         return {f"{split}_{k}": round(v, 4) for k, v in both.items()}
 
-    rows = []
+    rows, runs, test_preds = [], {}, {}
     for f in sorted(Path(folder).glob("*/logits.npz")):
         z = np.load(f)
         run = json.loads((f.parent / "run.json").read_text())
@@ -227,8 +274,26 @@ def report(folder, clinc, ns, test=False):
                **scores(z, "val")}
         if test:
             row.update(scores(z, "test"))
+            test_preds[f.parent.name] = z["test"].argmax(-1)
+        if f.parent.name != "teacher":
+            runs[f.parent.name] = run
         rows.append(row)
+    if test:        # each run's paired gap to the teacher (written by main before the runs are read)
+        for row in rows:
+            if row["run"] != "teacher":
+                gap = pooled_gap(y["test"], test_preds["teacher"], test_preds[row["run"]])
+                row["test_gap_pt"], row["test_gap_ci95"] = gap["gap_pt"], [gap["ci95_low_pt"], gap["ci95_high_pt"]]
+    for row in rows:
         print(json.dumps(row), flush=True)
+    if pool:
+        if not runs:
+            raise SystemExit(f"--pool: {folder} holds no student run")
+        check_poolable(runs)
+        names = sorted(runs)
+        pooled = {"run": "pooled", "of": names,
+                  **pooled_gap(y["test"], test_preds["teacher"], np.stack([test_preds[n] for n in names]))}
+        rows.append(pooled)
+        print(json.dumps(pooled), flush=True)
     return rows
 
 
@@ -258,12 +323,17 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows of each split (a dry run)")
     ap.add_argument("--out", help="folder of this run")
     ap.add_argument("--report", metavar="FOLDER", help="print the metrics of every run under FOLDER (validation only, unless --test)")
-    ap.add_argument("--test", action="store_true", help="with --report: also score the test split (once, after every choice)")
+    ap.add_argument("--test", action="store_true", help="with --report: also score the test split (once, after every choice), "
+                    "with each run's paired-bootstrap gap to the teacher")
+    ap.add_argument("--pool", action="store_true", help="with --report --test: the runs under FOLDER are seeds of one "
+                    "setting; also print their mean gap to the teacher with a paired-bootstrap interval (pooled_gap)")
     args = ap.parse_args(argv)
     if not args.report and not args.out:
         ap.error("give --out FOLDER for a run, or --report FOLDER")
     if args.out and Path(args.out).name == "teacher":
         ap.error("--out: the name 'teacher' is kept for the teacher's row of --report; choose another")
+    if args.pool and not (args.report and args.test):
+        ap.error("--pool goes with --report FOLDER --test: it averages the runs' test gaps to the teacher")
     if not 0 <= args.kw_substitute <= 1:
         ap.error(f"--kw-substitute {args.kw_substitute} is a probability: give a value in [0, 1] (0 = off)")
     if args.kw_substitute and (args.group_by_length or args.teacher_dropout_passes):
@@ -298,7 +368,7 @@ def main(argv=None):
             np.savez(mine / "logits.npz", val=ns["compute_logits"](teacher, val, device="cpu"),
                      test=ns["compute_logits"](teacher, test, device="cpu"))
             (mine / "run.json").write_text(json.dumps(key) + "\n")
-        report(args.report, clinc, ns, test=args.test)
+        report(args.report, clinc, ns, test=args.test, pool=args.pool)
         return 0
 
     out = Path(args.out)

@@ -1,5 +1,6 @@
 """The search script behind the cpu profile's defaults runs the notebook's training on validation only."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -81,6 +82,22 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
             n, n_free = N_IN_SCOPE[split], r[f"{split}_n_kwfree"]      # right answers, from 4-decimal rates
             right = [round(r[f"{split}_in_scope_{k}"] * m) for k, m in (("accuracy", n), ("kwfree", n_free), ("kw", n - n_free))]
             assert 0 < n_free < n and right[0] == right[1] + right[2]
+    for r in (tested["kl"], tested["oosreg"]):       # each run's gap to the teacher: accuracies apart, inside its interval
+        gap = round(100 * (r["test_accuracy"] - tested["teacher"]["test_accuracy"]), 2)
+        assert abs(r["test_gap_pt"] - gap) <= 0.02 and r["test_gap_ci95"][0] <= r["test_gap_pt"] <= r["test_gap_ci95"][1]
+    proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--test", "--pool"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0 and "runs 'kl' and 'oosreg' differ in {'loss': ('kl', 'oosreg')" in proc.stderr
+    shutil.move(tmp_path / "runs" / "oosreg", tmp_path / "oosreg")      # the kl run and a copy of it as another seed
+    shutil.copytree(tmp_path / "runs" / "kl", tmp_path / "runs" / "kl_copy")
+    copy = json.loads((tmp_path / "runs" / "kl_copy" / "run.json").read_text())
+    (tmp_path / "runs" / "kl_copy" / "run.json").write_text(json.dumps({**copy, "seed": 7, "out": "elsewhere"}))
+    pooled = report("--test", "--pool")["pooled"]
+    assert pooled["of"] == ["kl", "kl_copy"] and pooled["gap_pt"] == tested["kl"]["test_gap_pt"]
+    assert [pooled["ci95_low_pt"], pooled["ci95_high_pt"]] == tested["kl"]["test_gap_ci95"] and pooled["seed_sd_pt"] == 0.0
+    proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--pool"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0 and "--pool goes with --report FOLDER --test" in proc.stderr
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--limit", "50"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "with the --data-file and --limit it was trained with" in proc.stderr
@@ -171,6 +188,33 @@ def test_oos_auroc_and_ranking_score():
     p = np.exp(logits[0] - logits[0].max())
     p /= p.sum()
     assert abs(ranking_score(logits)[0] - np.log(p[7] / (1 - p[7]))) < 1e-9
+
+
+def test_pooled_gap_averages_the_runs_and_resamples_queries_like_paired_gap(nb):
+    from kd_variants import check_poolable, pooled_gap
+
+    labels = np.zeros(1000, int)
+    teacher, run_a, run_b = np.zeros(1000, int), np.zeros(1000, int), np.zeros(1000, int)
+    teacher[:10], run_a[10:40], run_b[10:30] = 1, 1, 1      # a wrong answer is 1: teacher 99.0 %, runs 97.0 / 98.0 %
+    one = pooled_gap(labels, teacher, run_a)
+    same = nb["paired_gap"](labels, teacher, run_a)         # one run: the notebook's paired interval, resample for resample
+    assert (one["gap_pt"], one["ci95_low_pt"], one["ci95_high_pt"]) == (same["gap_pt"], same["ci95_low_pt"], same["ci95_high_pt"])
+    assert one["runs"] == 1 and one["seed_sd_pt"] is None
+    both = pooled_gap(labels, teacher, np.stack([run_a, run_b]))
+    assert both["gap_pt"] == -1.5 and both["runs"] == 2 and both["seed_sd_pt"] == round(np.std([-2.0, -1.0], ddof=1), 2)
+    assert both["ci95_low_pt"] < -1.5 < both["ci95_high_pt"]
+    # averaging runs shrinks the per-query noise they do not share: run_b's 20 misses are run_a's too, so the pooled
+    # interval is narrower than run_a's own
+    assert both["ci95_high_pt"] - both["ci95_low_pt"] < one["ci95_high_pt"] - one["ci95_low_pt"]
+    assert pooled_gap(labels, teacher, np.stack([teacher, teacher]))["ci95_low_pt"] == 0.0
+    with pytest.raises(ValueError, match="one prediction per query from the teacher and each run"):
+        pooled_gap(labels, teacher, np.stack([run_a, run_b])[:, :999])
+    with pytest.raises(ValueError, match="rounds=0"):
+        pooled_gap(labels, teacher, run_a, rounds=0)
+    base = {"alpha": 0.07, "seed": 42, "threads": 1, "out": "a", "val_history": [0.9]}
+    check_poolable({"a": base, "b": {**base, "seed": 1, "out": "b", "threads": 2, "val_history": [0.8]}})
+    with pytest.raises(SystemExit, match="differ in {'alpha': \\(0.07, 0.5\\)}"):
+        check_poolable({"a": base, "b": {**base, "alpha": 0.5, "seed": 1}})
 
 
 def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords(nb):
