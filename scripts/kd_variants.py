@@ -171,7 +171,8 @@ def pooled_gap(labels, teacher_pred, student_preds, rounds=2000, seed=0):
     labels, teacher_pred, student_preds = np.asarray(labels), np.asarray(teacher_pred), np.asarray(student_preds)
     if student_preds.ndim == 1:
         student_preds = student_preds[None]
-    if labels.ndim != 1 or not len(labels) or teacher_pred.shape != labels.shape or student_preds.shape[1:] != labels.shape:
+    if (labels.ndim != 1 or not len(labels) or teacher_pred.shape != labels.shape or not len(student_preds)
+            or student_preds.shape[1:] != labels.shape):
         raise ValueError(f"pooled_gap needs one prediction per query from the teacher and each run: labels "
                          f"{labels.shape}, teacher {teacher_pred.shape}, runs {student_preds.shape}")
     if rounds < 1:
@@ -191,13 +192,19 @@ def pooled_gap(labels, teacher_pred, student_preds, rounds=2000, seed=0):
 PER_RUN = {"seed", "threads", "out", "report", "test", "pool", "val_history", "best_epoch", "seconds"}   # not the setting
 
 
-def check_poolable(runs):
-    """Raise SystemExit unless the runs ({name: run.json}) share one setting, i.e. differ only in PER_RUN keys."""
+def check_poolable(runs, defaults=None):
+    """Raise SystemExit unless the runs ({name: run.json}) share one setting, i.e. differ only in PER_RUN keys. An
+    option a run.json lacks (written before the option existed) counts as its default from `defaults`; the teacher
+    and data file are compared as absolute paths."""
+    def setting(run):
+        run = {**(defaults or {}), **run}
+        return {k: resolved(v) if k in ("teacher", "data_file") else v for k, v in run.items() if k not in PER_RUN}
+
     names = sorted(runs)
-    first = runs[names[0]]
+    first = setting(runs[names[0]])
     for name in names[1:]:
-        keys = (set(first) | set(runs[name])) - PER_RUN
-        differ = {k: (first.get(k), runs[name].get(k)) for k in sorted(keys) if first.get(k) != runs[name].get(k)}
+        other = setting(runs[name])
+        differ = {k: (first.get(k), other.get(k)) for k in sorted(set(first) | set(other)) if first.get(k) != other.get(k)}
         if differ:
             raise SystemExit(f"--pool averages seeds of one setting, but runs {names[0]!r} and {name!r} differ in "
                              f"{differ}: move the other settings' runs out of the folder, or report without --pool.")
@@ -247,7 +254,7 @@ def training_args(args, out):
         seed=args.seed, logging_steps=1000, use_cpu=True, group_by_length=args.group_by_length)
 
 
-def report(folder, clinc, ns, test=False, pool=False):
+def report(folder, clinc, ns, test=False, pool=False, defaults=None):
     import numpy as np
     clinc_metrics = ns["clinc_metrics"]
     y = {"val": np.asarray(clinc["validation"]["intent"]), "test": np.asarray(clinc["test"]["intent"])}
@@ -288,7 +295,7 @@ def report(folder, clinc, ns, test=False, pool=False):
     if pool:
         if not runs:
             raise SystemExit(f"--pool: {folder} holds no student run")
-        check_poolable(runs)
+        check_poolable(runs, defaults)
         names = sorted(runs)
         pooled = {"run": "pooled", "of": names,
                   **pooled_gap(y["test"], test_preds["teacher"], np.stack([test_preds[n] for n in names]))}
@@ -368,7 +375,7 @@ def main(argv=None):
             np.savez(mine / "logits.npz", val=ns["compute_logits"](teacher, val, device="cpu"),
                      test=ns["compute_logits"](teacher, test, device="cpu"))
             (mine / "run.json").write_text(json.dumps(key) + "\n")
-        report(args.report, clinc, ns, test=args.test, pool=args.pool)
+        report(args.report, clinc, ns, test=args.test, pool=args.pool, defaults=vars(ap.parse_args([])))
         return 0
 
     out = Path(args.out)

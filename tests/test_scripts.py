@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,8 +198,14 @@ def test_pooled_gap_averages_the_runs_and_resamples_queries_like_paired_gap(nb):
     teacher, run_a, run_b = np.zeros(1000, int), np.zeros(1000, int), np.zeros(1000, int)
     teacher[:10], run_a[10:40], run_b[10:30] = 1, 1, 1      # a wrong answer is 1: teacher 99.0 %, runs 97.0 / 98.0 %
     one = pooled_gap(labels, teacher, run_a)
-    same = nb["paired_gap"](labels, teacher, run_a)         # one run: the notebook's paired interval, resample for resample
-    assert (one["gap_pt"], one["ci95_low_pt"], one["ci95_high_pt"]) == (same["gap_pt"], same["ci95_low_pt"], same["ci95_high_pt"])
+    assert one["runs"] == 1 and one["gap_pt"] == -2.0
+    rng = np.random.default_rng(1)      # one run: the notebook's paired interval, resample for resample (fine-grained
+    y, t, s = (rng.integers(0, 3, 5500) for _ in range(3))          # enough that another seed shows at 0.01 pt)
+    keys = ("gap_pt", "ci95_low_pt", "ci95_high_pt")
+    for seed in (0, 5):
+        mine, same = pooled_gap(y, t, s, seed=seed), nb["paired_gap"](y, t, s, seed=seed)
+        assert [mine[k] for k in keys] == [same[k] for k in keys]
+    assert [pooled_gap(y, t, s, seed=0)[k] for k in keys] != [pooled_gap(y, t, s, seed=5)[k] for k in keys]
     assert one["runs"] == 1 and one["seed_sd_pt"] is None
     both = pooled_gap(labels, teacher, np.stack([run_a, run_b]))
     assert both["gap_pt"] == -1.5 and both["runs"] == 2 and both["seed_sd_pt"] == round(np.std([-2.0, -1.0], ddof=1), 2)
@@ -209,12 +216,19 @@ def test_pooled_gap_averages_the_runs_and_resamples_queries_like_paired_gap(nb):
     assert pooled_gap(labels, teacher, np.stack([teacher, teacher]))["ci95_low_pt"] == 0.0
     with pytest.raises(ValueError, match="one prediction per query from the teacher and each run"):
         pooled_gap(labels, teacher, np.stack([run_a, run_b])[:, :999])
+    with pytest.raises(ValueError, match="one prediction per query from the teacher and each run"):
+        pooled_gap(labels, teacher, np.zeros((0, 1000), int))
     with pytest.raises(ValueError, match="rounds=0"):
         pooled_gap(labels, teacher, run_a, rounds=0)
-    base = {"alpha": 0.07, "seed": 42, "threads": 1, "out": "a", "val_history": [0.9]}
+    base = {"alpha": 0.07, "seed": 42, "threads": 1, "out": "a", "val_history": [0.9], "teacher": "t"}
     check_poolable({"a": base, "b": {**base, "seed": 1, "out": "b", "threads": 2, "val_history": [0.8]}})
     with pytest.raises(SystemExit, match="differ in {'alpha': \\(0.07, 0.5\\)}"):
         check_poolable({"a": base, "b": {**base, "alpha": 0.5, "seed": 1}})
+    newer = {**base, "kw_substitute": 0.0}          # an option added after run a: its default counts for a
+    check_poolable({"a": base, "b": newer}, defaults={"kw_substitute": 0.0})
+    with pytest.raises(SystemExit, match="kw_substitute"):
+        check_poolable({"a": base, "b": {**newer, "kw_substitute": 0.5}}, defaults={"kw_substitute": 0.0})
+    check_poolable({"a": base, "b": {**base, "teacher": str(Path("t").resolve())}})      # the same folder, spelled out
 
 
 def test_keyword_split_counts_in_scope_queries_without_their_intents_keywords(nb):
