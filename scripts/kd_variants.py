@@ -177,13 +177,14 @@ def pooled_gap(labels, teacher_pred, student_preds, rounds=2000, seed=0):
                          f"{labels.shape}, teacher {teacher_pred.shape}, runs {student_preds.shape}")
     if rounds < 1:
         raise ValueError(f"pooled_gap: rounds={rounds}; give at least 1 (2,000 is usual)")
-    diff = (student_preds == labels).mean(0) - (teacher_pred == labels)     # per query, in [-1, 1]
+    right, teacher_right = student_preds == labels, teacher_pred == labels
+    diff = right.mean(0) - teacher_right     # per query, in [-1, 1]
     rng = np.random.default_rng(seed)
     chunk = max(1, 1_000_000 // len(diff))          # as paired_gap draws them
     means = np.concatenate([diff[rng.integers(0, len(diff), (min(chunk, rounds - i), len(diff)))].mean(1)
                             for i in range(0, rounds, chunk)])
     low, high = np.quantile(means, [0.025, 0.975])
-    gaps = 100 * ((student_preds == labels).mean(1) - (teacher_pred == labels).mean())
+    gaps = 100 * (right.mean(1) - teacher_right.mean())
     return {"runs": len(student_preds), "gap_pt": round(100 * float(diff.mean()), 2),
             "ci95_low_pt": round(100 * float(low), 2), "ci95_high_pt": round(100 * float(high), 2),
             "seed_sd_pt": round(float(gaps.std(ddof=1)), 2) if len(gaps) > 1 else None, "queries": len(diff)}
@@ -288,7 +289,7 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None):
     if test:        # each run's paired gap to the teacher (written by main before the runs are read)
         for row in rows:
             if row["run"] != "teacher":
-                gap = pooled_gap(y["test"], test_preds["teacher"], test_preds[row["run"]])
+                gap = ns["paired_gap"](y["test"], test_preds["teacher"], test_preds[row["run"]])
                 row["test_gap_pt"], row["test_gap_ci95"] = gap["gap_pt"], [gap["ci95_low_pt"], gap["ci95_high_pt"]]
     for row in rows:
         print(json.dumps(row), flush=True)
