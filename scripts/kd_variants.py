@@ -25,6 +25,11 @@ test queries (the notebook's `paired_gap`); with --pool, when the runs under FOL
 more row gives their mean gap and its interval (`pooled_gap`, results/cpu/experiments.md part 8):
 
     python scripts/kd_variants.py --report runs --test --pool --data-file ../shared/data/clinc150/data_oos_plus.json
+
+--oos-match (part 9) adds, per student, one shift of its `oos` logit fitted without labels on validation, so that it
+predicts `oos` as often as the teacher there (`match_oos_bias`), that shift's cross-fitted effect on validation
+(`crossfit_oos_match`) and, with --test, its test metrics and gap, and the accuracy at the teacher's own test OOS
+recall (a threshold set on test: a measurement, not a lever).
 """
 import argparse
 import json
@@ -152,6 +157,76 @@ def auroc(score, positive):
     return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def oos_margin(logits):
+    """z_oos - the largest in-scope logit, per row: the query is predicted `oos` when it is above 0."""
+    import numpy as np
+    z = np.asarray(logits, dtype=np.float64)
+    return z[:, OOS] - np.delete(z, OOS, axis=1).max(-1)
+
+
+def bias_for_oos_count(margins, k):
+    """The bias on the `oos` logit that turns exactly the k largest of these margins (`oos_margin`) positive: halfway
+    between the k-th and the (k+1)-th largest (ties at that boundary cannot be split)."""
+    import numpy as np
+    s = np.sort(np.asarray(margins, dtype=np.float64))[::-1]
+    if not 0 <= k <= len(s) or not len(s):
+        raise ValueError(f"bias_for_oos_count: k={k} of {len(s)} margins; give 0 <= k <= their number (at least one)")
+    if k == 0:
+        return float(-s[0] - 1e-3)
+    if k == len(s):
+        return float(-s[-1] + 1e-3)
+    return float(-(s[k - 1] + s[k]) / 2)
+
+
+def match_oos_bias(student_logits, teacher_logits):
+    """No labels: the bias on the student's `oos` logit that makes it predict `oos` on exactly as many of these
+    queries as the teacher does (results/cpu/experiments.md part 9, a lever that was not adopted)."""
+    import numpy as np
+    k = int((np.asarray(teacher_logits).argmax(-1) == OOS).sum())
+    return bias_for_oos_count(oos_margin(student_logits), k)
+
+
+def with_oos_bias(logits, bias):
+    import numpy as np
+    z = np.array(logits, dtype=np.float64)
+    z[:, OOS] += bias
+    return z
+
+
+def test_mix_accuracy(in_scope_accuracy, oos_recall, n_in_scope=4500, n_oos=1000):
+    """Accuracy at the test split's documented mix (4,500 in-scope, 1,000 out-of-scope queries); validation weighs
+    out-of-scope queries at 3 %, test at 18 %."""
+    return (n_in_scope * in_scope_accuracy + n_oos * oos_recall) / (n_in_scope + n_oos)
+
+
+def crossfit_oos_match(student_logits, teacher_logits, labels, clinc_metrics, splits=500, seed=0):
+    """What `match_oos_bias` does to queries it was not fitted on: `splits` random halvings (stratified by in-scope /
+    out-of-scope), the bias fitted on one half and scored on the other, both ways; the mean change (biased - plain)
+    of accuracy, in-scope accuracy, OOS recall and `test_mix_accuracy`, in points."""
+    import numpy as np
+    zs, zt, y = np.asarray(student_logits), np.asarray(teacher_logits), np.asarray(labels)
+
+    def score(z, rows):
+        m = clinc_metrics(y[rows], z[rows].argmax(-1))
+        return np.array([m["accuracy"], m["in_scope_accuracy"], m["oos_recall"],
+                         test_mix_accuracy(m["in_scope_accuracy"], m["oos_recall"])])
+
+    rng = np.random.default_rng(seed)
+    oos, ins = np.flatnonzero(y == OOS), np.flatnonzero(y != OOS)
+    if len(oos) < 2 or len(ins) < 2:
+        raise ValueError("crossfit_oos_match needs at least 2 in-scope and 2 out-of-scope queries")
+    deltas = []
+    for _ in range(splits):
+        half = np.zeros(len(y), bool)
+        half[rng.permutation(oos)[:len(oos) // 2]] = True
+        half[rng.permutation(ins)[:len(ins) // 2]] = True
+        for fit, held in ((half, ~half), (~half, half)):
+            biased = with_oos_bias(zs, match_oos_bias(zs[fit], zt[fit]))
+            deltas.append(score(biased, held) - score(zs, held))
+    d = 100 * np.mean(deltas, axis=0)
+    return {k: round(float(v), 3) for k, v in zip(("accuracy", "in_scope_accuracy", "oos_recall", "test_mix_accuracy"), d)}
+
+
 def metrics(logits, labels, clinc_metrics):
     """The notebook's `clinc_metrics` (accuracy, in-scope accuracy, OOS recall) plus the OOS AUROC."""
     import numpy as np
@@ -190,7 +265,7 @@ def pooled_gap(labels, teacher_pred, student_preds, rounds=2000, seed=0):
             "seed_sd_pt": round(float(gaps.std(ddof=1)), 2) if len(gaps) > 1 else None, "queries": len(diff)}
 
 
-PER_RUN = {"seed", "threads", "out", "report", "test", "pool", "val_history", "best_epoch", "seconds"}   # not the setting
+PER_RUN = {"seed", "threads", "out", "report", "test", "pool", "oos_match", "val_history", "best_epoch", "seconds"}   # not the setting
 
 
 def check_poolable(runs, defaults=None):
@@ -255,7 +330,25 @@ def training_args(args, out):
         seed=args.seed, logging_steps=1000, use_cpu=True, group_by_length=args.group_by_length)
 
 
-def report(folder, clinc, ns, test=False, pool=False, defaults=None):
+def oos_match_rows(z, teacher_z, y, clinc_metrics, test):
+    """--oos-match: the student's `match_oos_bias` fitted on the whole validation split, its cross-fitted effect there
+    (`crossfit_oos_match`) and, with --test, its test metrics with that bias; also, as a measurement that sets a
+    threshold on test and so is no result a notebook could produce, the student's test accuracy at the teacher's own
+    test OOS recall (`test_accuracy_at_teacher_oos_recall`)."""
+    bias = match_oos_bias(z["val"], teacher_z["val"])
+    out = {"oos_match_bias": round(bias, 4),
+           "val_oos_match_delta_pt": crossfit_oos_match(z["val"], teacher_z["val"], y["val"], clinc_metrics)}
+    if test:
+        m = clinc_metrics(y["test"], with_oos_bias(z["test"], bias).argmax(-1))
+        out["test_oos_match"] = {k: round(v, 4) for k, v in m.items()}
+        oos = y["test"] == OOS
+        hits = int((teacher_z["test"][oos].argmax(-1) == OOS).sum())
+        at = with_oos_bias(z["test"], bias_for_oos_count(oos_margin(z["test"][oos]), hits)).argmax(-1)
+        out["test_accuracy_at_teacher_oos_recall"] = round(float((at == y["test"]).mean()), 4)
+    return out
+
+
+def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=False):
     import numpy as np
     clinc_metrics = ns["clinc_metrics"]
     y = {"val": np.asarray(clinc["validation"]["intent"]), "test": np.asarray(clinc["test"]["intent"])}
@@ -267,7 +360,8 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None):
         both = {**metrics(z[split], y[split], clinc_metrics), **keyword_split(z[split], y[split], free[split])}
         return {f"{split}_{k}": round(v, 4) for k, v in both.items()}
 
-    rows, runs, test_preds = [], {}, {}
+    rows, runs, test_preds, matched_preds = [], {}, {}, {}
+    teacher_z = np.load(Path(folder) / "teacher" / "logits.npz") if oos_match else None
     for f in sorted(Path(folder).glob("*/logits.npz")):
         z = np.load(f)
         run = json.loads((f.parent / "run.json").read_text())
@@ -285,12 +379,19 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None):
             test_preds[f.parent.name] = z["test"].argmax(-1)
         if f.parent.name != "teacher":
             runs[f.parent.name] = run
+            if oos_match:
+                row.update(oos_match_rows(z, teacher_z, y, clinc_metrics, test))
+                if test:
+                    matched_preds[f.parent.name] = with_oos_bias(z["test"], row["oos_match_bias"]).argmax(-1)
         rows.append(row)
     if test:        # each run's paired gap to the teacher (written by main before the runs are read)
         for row in rows:
             if row["run"] != "teacher":
                 gap = ns["paired_gap"](y["test"], test_preds["teacher"], test_preds[row["run"]])
                 row["test_gap_pt"], row["test_gap_ci95"] = gap["gap_pt"], [gap["ci95_low_pt"], gap["ci95_high_pt"]]
+                if oos_match:
+                    gap = ns["paired_gap"](y["test"], test_preds["teacher"], matched_preds[row["run"]])
+                    row["test_oos_match"].update(gap_pt=gap["gap_pt"], gap_ci95=[gap["ci95_low_pt"], gap["ci95_high_pt"]])
     for row in rows:
         print(json.dumps(row), flush=True)
     if pool:
@@ -302,6 +403,11 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None):
                   **pooled_gap(y["test"], test_preds["teacher"], np.stack([test_preds[n] for n in names]))}
         rows.append(pooled)
         print(json.dumps(pooled), flush=True)
+        if oos_match:
+            pooled = {"run": "pooled_oos_match", "of": names,
+                      **pooled_gap(y["test"], test_preds["teacher"], np.stack([matched_preds[n] for n in names]))}
+            rows.append(pooled)
+            print(json.dumps(pooled), flush=True)
     return rows
 
 
@@ -335,11 +441,16 @@ def main(argv=None):
                     "with each run's paired-bootstrap gap to the teacher")
     ap.add_argument("--pool", action="store_true", help="with --report --test: the runs under FOLDER are seeds of one "
                     "setting; also print their mean gap to the teacher with a paired-bootstrap interval (pooled_gap)")
+    ap.add_argument("--oos-match", action="store_true", help="with --report: each student's `oos` logit shifted so "
+                    "that it predicts oos on as many validation queries as the teacher (match_oos_bias), its "
+                    "cross-fitted effect on validation and, with --test, on test (experiments.md part 9)")
     args = ap.parse_args(argv)
     if not args.report and not args.out:
         ap.error("give --out FOLDER for a run, or --report FOLDER")
     if args.out and Path(args.out).name == "teacher":
         ap.error("--out: the name 'teacher' is kept for the teacher's row of --report; choose another")
+    if args.oos_match and not args.report:
+        ap.error("--oos-match goes with --report FOLDER: it shifts the reported students' oos logit")
     if args.pool and not (args.report and args.test):
         ap.error("--pool goes with --report FOLDER --test: it averages the runs' test gaps to the teacher")
     if not 0 <= args.kw_substitute <= 1:
@@ -376,7 +487,8 @@ def main(argv=None):
             np.savez(mine / "logits.npz", val=ns["compute_logits"](teacher, val, device="cpu"),
                      test=ns["compute_logits"](teacher, test, device="cpu"))
             (mine / "run.json").write_text(json.dumps(key) + "\n")
-        report(args.report, clinc, ns, test=args.test, pool=args.pool, defaults=vars(ap.parse_args([])))
+        report(args.report, clinc, ns, test=args.test, pool=args.pool, defaults=vars(ap.parse_args([])),
+               oos_match=args.oos_match)
         return 0
 
     out = Path(args.out)

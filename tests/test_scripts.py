@@ -74,7 +74,7 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
     assert sorted(rows) == ["kl", "oosreg", "teacher"]          # the teacher is scored beside the runs
     assert rows["oosreg"]["val_accuracy"] == max(run["val_history"])     # the best epoch's logits were kept
     assert not any(k.startswith("test_") for r in rows.values() for k in r)
-    tested = report("--test")
+    tested = report("--test", "--oos-match")
     data = json.loads(assets["data"].read_text())
     N_IN_SCOPE = {"val": len(data["val"]), "test": len(data["test"])}
     assert all(0 <= r["test_oos_auroc"] <= 1 for r in tested.values())
@@ -86,6 +86,13 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
     for r in (tested["kl"], tested["oosreg"]):       # each run's gap to the teacher: accuracies apart, inside its interval
         gap = round(100 * (r["test_accuracy"] - tested["teacher"]["test_accuracy"]), 2)
         assert abs(r["test_gap_pt"] - gap) <= 0.02 and r["test_gap_ci95"][0] <= r["test_gap_pt"] <= r["test_gap_ci95"][1]
+    assert not any("oos_match" in k for k in tested["teacher"])
+    for r in (tested["kl"], tested["oosreg"]):      # --oos-match: the shifted student's test gap is its accuracy's
+        m = r["test_oos_match"]
+        gap = round(100 * (m["accuracy"] - tested["teacher"]["test_accuracy"]), 2)
+        assert abs(m["gap_pt"] - gap) <= 0.02 and m["gap_ci95"][0] <= m["gap_pt"] <= m["gap_ci95"][1]
+        assert set(r["val_oos_match_delta_pt"]) == {"accuracy", "in_scope_accuracy", "oos_recall", "test_mix_accuracy"}
+        assert 0 <= r["test_accuracy_at_teacher_oos_recall"] <= 1 and isinstance(r["oos_match_bias"], float)
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--test", "--pool"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "runs 'kl' and 'oosreg' differ in {'loss': ('kl', 'oosreg')" in proc.stderr
@@ -93,12 +100,18 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
     shutil.copytree(tmp_path / "runs" / "kl", tmp_path / "runs" / "kl_copy")
     copy = json.loads((tmp_path / "runs" / "kl_copy" / "run.json").read_text())
     (tmp_path / "runs" / "kl_copy" / "run.json").write_text(json.dumps({**copy, "seed": 7, "out": "elsewhere"}))
-    pooled = report("--test", "--pool")["pooled"]
+    pooled_rows = report("--test", "--pool", "--oos-match")
+    pooled = pooled_rows["pooled"]
     assert pooled["of"] == ["kl", "kl_copy"] and pooled["gap_pt"] == tested["kl"]["test_gap_pt"]
+    assert pooled_rows["pooled_oos_match"]["gap_pt"] == tested["kl"]["test_oos_match"]["gap_pt"]
     assert [pooled["ci95_low_pt"], pooled["ci95_high_pt"]] == tested["kl"]["test_gap_ci95"] and pooled["seed_sd_pt"] == 0.0
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--pool"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "--pool goes with --report FOLDER --test" in proc.stderr
+    proc = subprocess.run(script + ["--oos-match", "--out", str(tmp_path / "runs" / "x")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2 and "--oos-match goes with --report FOLDER" in proc.stderr
+    assert not (tmp_path / "runs" / "x").exists()
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--limit", "50"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "with the --data-file and --limit it was trained with" in proc.stderr
@@ -189,6 +202,69 @@ def test_oos_auroc_and_ranking_score():
     p = np.exp(logits[0] - logits[0].max())
     p /= p.sum()
     assert abs(ranking_score(logits)[0] - np.log(p[7] / (1 - p[7]))) < 1e-9
+
+
+def test_oos_bias_matches_the_teachers_oos_count_and_touches_nothing_else():
+    from kd_variants import OOS, bias_for_oos_count, match_oos_bias, oos_margin, with_oos_bias
+
+    rng = np.random.default_rng(0)
+    margins = rng.normal(size=50)
+    for k in (0, 1, 17, 49, 50):
+        assert (margins + bias_for_oos_count(margins, k) > 0).sum() == k
+    for k in (-1, 51):
+        with pytest.raises(ValueError, match=f"k={k} of 50 margins"):
+            bias_for_oos_count(margins, k)
+    with pytest.raises(ValueError, match="k=0 of 0 margins"):
+        bias_for_oos_count([], 0)
+    teacher, student = rng.normal(size=(2, 400, 151))
+    teacher[:60, OOS] += 4          # the teacher answers oos on about 60 queries, the student on few
+    k = int((teacher.argmax(-1) == OOS).sum())
+    assert 40 < k < 80 and (student.argmax(-1) == OOS).sum() < 10
+    z = student.copy()
+    b = match_oos_bias(student, teacher)
+    assert np.array_equal(student, z)           # the logits given are not changed
+    shifted = with_oos_bias(student, b)
+    assert (shifted.argmax(-1) == OOS).sum() == k
+    kept = shifted.argmax(-1) != OOS            # elsewhere the in-scope answer is the student's own
+    assert np.array_equal(shifted.argmax(-1)[kept], student.argmax(-1)[kept])
+    assert np.allclose(oos_margin(shifted), oos_margin(student) + b)
+
+
+def test_crossfit_oos_match_scores_the_shift_on_queries_it_was_not_fitted_on(nb):
+    from kd_variants import OOS, crossfit_oos_match, match_oos_bias, test_mix_accuracy, with_oos_bias
+
+    assert test_mix_accuracy(0.9, 0.5) == (4500 * 0.9 + 1000 * 0.5) / 5500
+    y = np.array([OOS] * 40 + [0] * 60 + [1] * 60)
+    teacher = np.zeros((len(y), 151))
+    teacher[np.arange(len(y)), y] = 5.0          # right on every query, by a margin of 5
+    zero = {"accuracy": 0.0, "in_scope_accuracy": 0.0, "oos_recall": 0.0, "test_mix_accuracy": 0.0}
+    assert crossfit_oos_match(teacher, teacher, y, nb["clinc_metrics"], splits=20) == zero
+    student = teacher.copy()
+    student[:, OOS] -= 6.0          # the same ranking, but it never answers oos: the fitted shift of +6 restores it
+    d = crossfit_oos_match(student, teacher, y, nb["clinc_metrics"], splits=20)
+    assert d == {"accuracy": round(100 * 40 / 160, 3), "in_scope_accuracy": 0.0, "oos_recall": 100.0,
+                 "test_mix_accuracy": round(100 * 1000 / 5500, 3)}
+    assert crossfit_oos_match(student, teacher, y, nb["clinc_metrics"], splits=3, seed=1) == d
+    # one split by hand, on noisy logits where fitting and scoring the same half would differ: the shift is fitted
+    # on one stratified half and scored on the other, both ways
+    rng = np.random.default_rng(3)
+    noisy_s, noisy_t = student + 3 * rng.normal(size=student.shape), teacher + 3 * rng.normal(size=teacher.shape)
+    draw = np.random.default_rng(7)
+    half = np.zeros(len(y), bool)
+    half[draw.permutation(np.flatnonzero(y == OOS))[:20]] = True
+    half[draw.permutation(np.flatnonzero(y != OOS))[:60]] = True
+
+    def oos_recall(z, rows):
+        return nb["clinc_metrics"](y[rows], z[rows].argmax(-1))["oos_recall"]
+
+    by_hand = np.mean([oos_recall(with_oos_bias(noisy_s, match_oos_bias(noisy_s[fit], noisy_t[fit])), held)
+                       - oos_recall(noisy_s, held) for fit, held in ((half, ~half), (~half, half))])
+    in_sample = np.mean([oos_recall(with_oos_bias(noisy_s, match_oos_bias(noisy_s[h], noisy_t[h])), h)
+                         - oos_recall(noisy_s, h) for h in (half, ~half)])
+    mine = crossfit_oos_match(noisy_s, noisy_t, y, nb["clinc_metrics"], splits=1, seed=7)["oos_recall"]
+    assert mine == round(100 * by_hand, 3) and mine != round(100 * in_sample, 3)
+    with pytest.raises(ValueError, match="at least 2 in-scope and 2 out-of-scope"):
+        crossfit_oos_match(student[40:], teacher[40:], y[40:], nb["clinc_metrics"])
 
 
 def test_pooled_gap_averages_the_runs_and_resamples_queries_like_paired_gap(nb):
