@@ -166,7 +166,8 @@ def oos_margin(logits):
 
 def bias_for_oos_count(margins, k):
     """The bias on the `oos` logit that turns exactly the k largest of these margins (`oos_margin`) positive: halfway
-    between the k-th and the (k+1)-th largest (ties at that boundary cannot be split)."""
+    between the k-th and the (k+1)-th largest. If those two are equal (a tie, not seen on real logits) both land on
+    0, fewer than k turn positive, and argmax breaks the tie by label index."""
     import numpy as np
     s = np.sort(np.asarray(margins, dtype=np.float64))[::-1]
     if not 0 <= k <= len(s) or not len(s):
@@ -184,6 +185,18 @@ def match_oos_bias(student_logits, teacher_logits):
     import numpy as np
     k = int((np.asarray(teacher_logits).argmax(-1) == OOS).sum())
     return bias_for_oos_count(oos_margin(student_logits), k)
+
+
+def bias_at_teacher_oos_recall(student_logits, teacher_logits, labels):
+    """A measurement, not a lever (it reads the labels of the split it is fitted on): the bias on the student's `oos`
+    logit that makes its OOS recall on these queries equal the teacher's (as many out-of-scope queries answered
+    `oos`)."""
+    import numpy as np
+    oos = np.asarray(labels) == OOS
+    if not oos.any():
+        raise ValueError("bias_at_teacher_oos_recall: these queries hold no out-of-scope one")
+    hits = int((np.asarray(teacher_logits)[oos].argmax(-1) == OOS).sum())
+    return bias_for_oos_count(oos_margin(np.asarray(student_logits)[oos]), hits)
 
 
 def with_oos_bias(logits, bias):
@@ -335,16 +348,22 @@ def oos_match_rows(z, teacher_z, y, clinc_metrics, test):
     (`crossfit_oos_match`) and, with --test, its test metrics with that bias; also, as a measurement that sets a
     threshold on test and so is no result a notebook could produce, the student's test accuracy at the teacher's own
     test OOS recall (`test_accuracy_at_teacher_oos_recall`)."""
+    import numpy as np
+    for split in ("val", "test") if test else ("val",):
+        n_oos = int((y[split] == OOS).sum())
+        if n_oos < 2 or len(y[split]) - n_oos < 2:
+            raise SystemExit(f"--oos-match: the {'validation' if split == 'val' else 'test'} split holds {n_oos} "
+                             f"out-of-scope and {len(y[split]) - n_oos} in-scope queries; the shift needs at least 2 "
+                             "of each (a --limit too small?): report without --oos-match, or with a larger --limit.")
     bias = match_oos_bias(z["val"], teacher_z["val"])
-    out = {"oos_match_bias": round(bias, 4),
+    out = {"oos_match_bias": bias,
            "val_oos_match_delta_pt": crossfit_oos_match(z["val"], teacher_z["val"], y["val"], clinc_metrics)}
     if test:
         m = clinc_metrics(y["test"], with_oos_bias(z["test"], bias).argmax(-1))
         out["test_oos_match"] = {k: round(v, 4) for k, v in m.items()}
-        oos = y["test"] == OOS
-        hits = int((teacher_z["test"][oos].argmax(-1) == OOS).sum())
-        at = with_oos_bias(z["test"], bias_for_oos_count(oos_margin(z["test"][oos]), hits)).argmax(-1)
+        at = with_oos_bias(z["test"], bias_at_teacher_oos_recall(z["test"], teacher_z["test"], y["test"])).argmax(-1)
         out["test_accuracy_at_teacher_oos_recall"] = round(float((at == y["test"]).mean()), 4)
+        out["test_preds_at_teacher_oos_recall"] = at
     return out
 
 
@@ -360,7 +379,7 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=F
         both = {**metrics(z[split], y[split], clinc_metrics), **keyword_split(z[split], y[split], free[split])}
         return {f"{split}_{k}": round(v, 4) for k, v in both.items()}
 
-    rows, runs, test_preds, matched_preds = [], {}, {}, {}
+    rows, runs, test_preds, matched_preds, at_recall_preds = [], {}, {}, {}, {}
     teacher_z = np.load(Path(folder) / "teacher" / "logits.npz") if oos_match else None
     for f in sorted(Path(folder).glob("*/logits.npz")):
         z = np.load(f)
@@ -383,6 +402,8 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=F
                 row.update(oos_match_rows(z, teacher_z, y, clinc_metrics, test))
                 if test:
                     matched_preds[f.parent.name] = with_oos_bias(z["test"], row["oos_match_bias"]).argmax(-1)
+                    at_recall_preds[f.parent.name] = row.pop("test_preds_at_teacher_oos_recall")
+                row["oos_match_bias"] = round(row["oos_match_bias"], 4)      # printed rounded, used exact
         rows.append(row)
     if test:        # each run's paired gap to the teacher (written by main before the runs are read)
         for row in rows:
@@ -403,11 +424,12 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=F
                   **pooled_gap(y["test"], test_preds["teacher"], np.stack([test_preds[n] for n in names]))}
         rows.append(pooled)
         print(json.dumps(pooled), flush=True)
-        if oos_match:
-            pooled = {"run": "pooled_oos_match", "of": names,
-                      **pooled_gap(y["test"], test_preds["teacher"], np.stack([matched_preds[n] for n in names]))}
-            rows.append(pooled)
-            print(json.dumps(pooled), flush=True)
+        if oos_match:       # the shift fitted on validation; and, a measurement, each at the teacher's test OOS recall
+            for name, preds in (("pooled_oos_match", matched_preds), ("pooled_at_teacher_oos_recall", at_recall_preds)):
+                pooled = {"run": name, "of": names,
+                          **pooled_gap(y["test"], test_preds["teacher"], np.stack([preds[n] for n in names]))}
+                rows.append(pooled)
+                print(json.dumps(pooled), flush=True)
     return rows
 
 
@@ -442,8 +464,10 @@ def main(argv=None):
     ap.add_argument("--pool", action="store_true", help="with --report --test: the runs under FOLDER are seeds of one "
                     "setting; also print their mean gap to the teacher with a paired-bootstrap interval (pooled_gap)")
     ap.add_argument("--oos-match", action="store_true", help="with --report: each student's `oos` logit shifted so "
-                    "that it predicts oos on as many validation queries as the teacher (match_oos_bias), its "
-                    "cross-fitted effect on validation and, with --test, on test (experiments.md part 9)")
+                    "that it predicts oos on as many validation queries as the teacher (match_oos_bias) and that "
+                    "shift's effect, cross-fitted on validation; with --test also its test metrics and gap, and "
+                    "(a measurement with a threshold set on test) the accuracy at the teacher's test OOS recall "
+                    "(experiments.md part 9)")
     args = ap.parse_args(argv)
     if not args.report and not args.out:
         ap.error("give --out FOLDER for a run, or --report FOLDER")

@@ -87,12 +87,23 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
         gap = round(100 * (r["test_accuracy"] - tested["teacher"]["test_accuracy"]), 2)
         assert abs(r["test_gap_pt"] - gap) <= 0.02 and r["test_gap_ci95"][0] <= r["test_gap_pt"] <= r["test_gap_ci95"][1]
     assert not any("oos_match" in k for k in tested["teacher"])
-    for r in (tested["kl"], tested["oosreg"]):      # --oos-match: the shifted student's test gap is its accuracy's
+    from kd_variants import bias_at_teacher_oos_recall, match_oos_bias, with_oos_bias
+    from tiny import hub_labels
+    names = hub_labels()
+    y_test = np.array([names.index(i) for _, i in data["test"] + data["oos_test"]])
+    saved = {run: np.load(tmp_path / "runs" / run / "logits.npz") for run in ("kl", "oosreg", "teacher")}
+    assert round(float((saved["teacher"]["test"].argmax(-1) == y_test).mean()), 4) == tested["teacher"]["test_accuracy"]
+    for run in ("kl", "oosreg"):        # --oos-match: the shift is fitted on validation, its test gap is its accuracy's
+        r, z, zt = tested[run], saved[run], saved["teacher"]
+        assert r["oos_match_bias"] == round(match_oos_bias(z["val"], zt["val"]), 4)
         m = r["test_oos_match"]
+        assert m["accuracy"] == round(float((with_oos_bias(z["test"], match_oos_bias(z["val"], zt["val"])).argmax(-1)
+                                             == y_test).mean()), 4)
         gap = round(100 * (m["accuracy"] - tested["teacher"]["test_accuracy"]), 2)
         assert abs(m["gap_pt"] - gap) <= 0.02 and m["gap_ci95"][0] <= m["gap_pt"] <= m["gap_ci95"][1]
         assert set(r["val_oos_match_delta_pt"]) == {"accuracy", "in_scope_accuracy", "oos_recall", "test_mix_accuracy"}
-        assert 0 <= r["test_accuracy_at_teacher_oos_recall"] <= 1 and isinstance(r["oos_match_bias"], float)
+        at = with_oos_bias(z["test"], bias_at_teacher_oos_recall(z["test"], zt["test"], y_test)).argmax(-1)
+        assert r["test_accuracy_at_teacher_oos_recall"] == round(float((at == y_test).mean()), 4)
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--test", "--pool"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode != 0 and "runs 'kl' and 'oosreg' differ in {'loss': ('kl', 'oosreg')" in proc.stderr
@@ -104,6 +115,9 @@ def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_te
     pooled = pooled_rows["pooled"]
     assert pooled["of"] == ["kl", "kl_copy"] and pooled["gap_pt"] == tested["kl"]["test_gap_pt"]
     assert pooled_rows["pooled_oos_match"]["gap_pt"] == tested["kl"]["test_oos_match"]["gap_pt"]
+    at_recall = pooled_rows["pooled_at_teacher_oos_recall"]
+    assert at_recall["of"] == ["kl", "kl_copy"] and abs(at_recall["gap_pt"] - round(
+        100 * (tested["kl"]["test_accuracy_at_teacher_oos_recall"] - tested["teacher"]["test_accuracy"]), 2)) <= 0.02
     assert [pooled["ci95_low_pt"], pooled["ci95_high_pt"]] == tested["kl"]["test_gap_ci95"] and pooled["seed_sd_pt"] == 0.0
     proc = subprocess.run(script + ["--report", str(tmp_path / "runs"), "--pool"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -228,6 +242,27 @@ def test_oos_bias_matches_the_teachers_oos_count_and_touches_nothing_else():
     kept = shifted.argmax(-1) != OOS            # elsewhere the in-scope answer is the student's own
     assert np.array_equal(shifted.argmax(-1)[kept], student.argmax(-1)[kept])
     assert np.allclose(oos_margin(shifted), oos_margin(student) + b)
+
+
+def test_bias_at_teacher_oos_recall_and_the_reports_refusal_of_too_few_oos_queries(nb):
+    from kd_variants import OOS, bias_at_teacher_oos_recall, oos_match_rows, with_oos_bias
+
+    rng = np.random.default_rng(2)
+    y = np.array([OOS] * 30 + list(rng.integers(0, 40, 170)))
+    teacher, student = rng.normal(size=(2, 200, 151))
+    teacher[:12, OOS] += 5          # the teacher finds about 12 of the 30 out-of-scope queries
+    hits = int((teacher[:30].argmax(-1) == OOS).sum())
+    shifted = with_oos_bias(student, bias_at_teacher_oos_recall(student, teacher, y)).argmax(-1)
+    assert (shifted[:30] == OOS).sum() == hits and hits >= 10
+    with pytest.raises(ValueError, match="no out-of-scope one"):
+        bias_at_teacher_oos_recall(student[30:], teacher[30:], y[30:])
+    one_oos = {"val": y[29:], "test": y}      # validation with a single out-of-scope query
+    logits = {"val": student[29:], "test": student}
+    with pytest.raises(SystemExit, match="the validation split holds 1 out-of-scope and 170 in-scope queries"):
+        oos_match_rows(logits, {"val": teacher[29:], "test": teacher}, one_oos, nb["clinc_metrics"], test=True)
+    with pytest.raises(SystemExit, match="the test split holds 0 out-of-scope"):
+        oos_match_rows({"val": student, "test": student[30:]}, {"val": teacher, "test": teacher[30:]},
+                       {"val": y, "test": y[30:]}, nb["clinc_metrics"], test=True)
 
 
 def test_crossfit_oos_match_scores_the_shift_on_queries_it_was_not_fitted_on(nb):
