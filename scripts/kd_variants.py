@@ -348,7 +348,6 @@ def oos_match_rows(z, teacher_z, y, clinc_metrics, test):
     (`crossfit_oos_match`) and, with --test, its test metrics with that bias; also, as a measurement that sets a
     threshold on test and so is no result a notebook could produce, the student's test accuracy at the teacher's own
     test OOS recall (`test_accuracy_at_teacher_oos_recall`)."""
-    import numpy as np
     for split in ("val", "test") if test else ("val",):
         n_oos = int((y[split] == OOS).sum())
         if n_oos < 2 or len(y[split]) - n_oos < 2:

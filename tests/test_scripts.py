@@ -260,6 +260,9 @@ def test_bias_at_teacher_oos_recall_and_the_reports_refusal_of_too_few_oos_queri
     logits = {"val": student[29:], "test": student}
     with pytest.raises(SystemExit, match="the validation split holds 1 out-of-scope and 170 in-scope queries"):
         oos_match_rows(logits, {"val": teacher[29:], "test": teacher}, one_oos, nb["clinc_metrics"], test=True)
+    with pytest.raises(SystemExit, match="the validation split holds 30 out-of-scope and 1 in-scope queries"):
+        oos_match_rows({"val": student[:31], "test": student}, {"val": teacher[:31], "test": teacher},
+                       {"val": y[:31], "test": y}, nb["clinc_metrics"], test=False)
     with pytest.raises(SystemExit, match="the test split holds 0 out-of-scope"):
         oos_match_rows({"val": student, "test": student[30:]}, {"val": teacher, "test": teacher[30:]},
                        {"val": y, "test": y[30:]}, nb["clinc_metrics"], test=True)
