@@ -195,8 +195,7 @@ def bias_at_teacher_oos_recall(student_logits, teacher_logits, labels):
     oos = np.asarray(labels) == OOS
     if not oos.any():
         raise ValueError("bias_at_teacher_oos_recall: these queries hold no out-of-scope one")
-    hits = int((np.asarray(teacher_logits)[oos].argmax(-1) == OOS).sum())
-    return bias_for_oos_count(oos_margin(np.asarray(student_logits)[oos]), hits)
+    return match_oos_bias(np.asarray(student_logits)[oos], np.asarray(teacher_logits)[oos])     # on those queries only
 
 
 def with_oos_bias(logits, bias):
@@ -347,7 +346,8 @@ def oos_match_rows(z, teacher_z, y, clinc_metrics, test):
     """--oos-match: the student's `match_oos_bias` fitted on the whole validation split, its cross-fitted effect there
     (`crossfit_oos_match`) and, with --test, its test metrics with that bias; also, as a measurement that sets a
     threshold on test and so is no result a notebook could produce, the student's test accuracy at the teacher's own
-    test OOS recall (`test_accuracy_at_teacher_oos_recall`)."""
+    test OOS recall (`test_accuracy_at_teacher_oos_recall`). Returns the row's fields and, with `test`, the two sets
+    of test predictions ({"oos_match": ..., "at_teacher_oos_recall": ...}) for the gaps, else None."""
     for split in ("val", "test") if test else ("val",):
         n_oos = int((y[split] == OOS).sum())
         if n_oos < 2 or len(y[split]) - n_oos < 2:
@@ -355,15 +355,16 @@ def oos_match_rows(z, teacher_z, y, clinc_metrics, test):
                              f"out-of-scope and {len(y[split]) - n_oos} in-scope queries; the shift needs at least 2 "
                              "of each (a --limit too small?): report without --oos-match, or with a larger --limit.")
     bias = match_oos_bias(z["val"], teacher_z["val"])
-    out = {"oos_match_bias": bias,
+    out = {"oos_match_bias": round(bias, 4),
            "val_oos_match_delta_pt": crossfit_oos_match(z["val"], teacher_z["val"], y["val"], clinc_metrics)}
-    if test:
-        m = clinc_metrics(y["test"], with_oos_bias(z["test"], bias).argmax(-1))
-        out["test_oos_match"] = {k: round(v, 4) for k, v in m.items()}
-        at = with_oos_bias(z["test"], bias_at_teacher_oos_recall(z["test"], teacher_z["test"], y["test"])).argmax(-1)
-        out["test_accuracy_at_teacher_oos_recall"] = round(float((at == y["test"]).mean()), 4)
-        out["test_preds_at_teacher_oos_recall"] = at
-    return out
+    if not test:
+        return out, None
+    preds = {"oos_match": with_oos_bias(z["test"], bias).argmax(-1),
+             "at_teacher_oos_recall": with_oos_bias(
+                 z["test"], bias_at_teacher_oos_recall(z["test"], teacher_z["test"], y["test"])).argmax(-1)}
+    out["test_oos_match"] = {k: round(v, 4) for k, v in clinc_metrics(y["test"], preds["oos_match"]).items()}
+    out["test_accuracy_at_teacher_oos_recall"] = round(float((preds["at_teacher_oos_recall"] == y["test"]).mean()), 4)
+    return out, preds
 
 
 def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=False):
@@ -378,7 +379,7 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=F
         both = {**metrics(z[split], y[split], clinc_metrics), **keyword_split(z[split], y[split], free[split])}
         return {f"{split}_{k}": round(v, 4) for k, v in both.items()}
 
-    rows, runs, test_preds, matched_preds, at_recall_preds = [], {}, {}, {}, {}
+    rows, runs, test_preds, shifted_preds = [], {}, {}, {}
     teacher_z = np.load(Path(folder) / "teacher" / "logits.npz") if oos_match else None
     for f in sorted(Path(folder).glob("*/logits.npz")):
         z = np.load(f)
@@ -398,11 +399,8 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=F
         if f.parent.name != "teacher":
             runs[f.parent.name] = run
             if oos_match:
-                row.update(oos_match_rows(z, teacher_z, y, clinc_metrics, test))
-                if test:
-                    matched_preds[f.parent.name] = with_oos_bias(z["test"], row["oos_match_bias"]).argmax(-1)
-                    at_recall_preds[f.parent.name] = row.pop("test_preds_at_teacher_oos_recall")
-                row["oos_match_bias"] = round(row["oos_match_bias"], 4)      # printed rounded, used exact
+                fields, shifted_preds[f.parent.name] = oos_match_rows(z, teacher_z, y, clinc_metrics, test)
+                row.update(fields)
         rows.append(row)
     if test:        # each run's paired gap to the teacher (written by main before the runs are read)
         for row in rows:
@@ -410,7 +408,7 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=F
                 gap = ns["paired_gap"](y["test"], test_preds["teacher"], test_preds[row["run"]])
                 row["test_gap_pt"], row["test_gap_ci95"] = gap["gap_pt"], [gap["ci95_low_pt"], gap["ci95_high_pt"]]
                 if oos_match:
-                    gap = ns["paired_gap"](y["test"], test_preds["teacher"], matched_preds[row["run"]])
+                    gap = ns["paired_gap"](y["test"], test_preds["teacher"], shifted_preds[row["run"]]["oos_match"])
                     row["test_oos_match"].update(gap_pt=gap["gap_pt"], gap_ci95=[gap["ci95_low_pt"], gap["ci95_high_pt"]])
     for row in rows:
         print(json.dumps(row), flush=True)
@@ -424,9 +422,9 @@ def report(folder, clinc, ns, test=False, pool=False, defaults=None, oos_match=F
         rows.append(pooled)
         print(json.dumps(pooled), flush=True)
         if oos_match:       # the shift fitted on validation; and, a measurement, each at the teacher's test OOS recall
-            for name, preds in (("pooled_oos_match", matched_preds), ("pooled_at_teacher_oos_recall", at_recall_preds)):
-                pooled = {"run": name, "of": names,
-                          **pooled_gap(y["test"], test_preds["teacher"], np.stack([preds[n] for n in names]))}
+            for kind in ("oos_match", "at_teacher_oos_recall"):
+                pooled = {"run": f"pooled_{kind}", "of": names, **pooled_gap(
+                    y["test"], test_preds["teacher"], np.stack([shifted_preds[n][kind] for n in names]))}
                 rows.append(pooled)
                 print(json.dumps(pooled), flush=True)
     return rows
