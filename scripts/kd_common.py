@@ -35,6 +35,17 @@ def resolve_max_length(args):
     return args.max_length
 
 
+def clinc_namespace(**globals_):
+    """The notebook's functions for the CLINC150 research: `clinc_metrics` is its `task_metrics` with `oos` (id 42)
+    and without macro-F1 (the experiment records predate it), and `load_clinc` gives the splits with an `intent`
+    column, as the scripts were written for."""
+    ns = namespace("distill", **globals_)
+    ns["clinc_metrics"] = lambda y, p: {k: v for k, v in ns["task_metrics"](y, p, 42).items() if k != "macro_f1"}
+    ns["load_clinc"] = lambda data_file: ns["load_task"](data_file=data_file)[0].rename_column("label", "intent") \
+        if data_file else ns["load_task"]("clinc/clinc_oos", "plus", label_column="intent")[0].rename_column("label", "intent")
+    return ns
+
+
 def load_teacher_and_data(args):
     """(notebook namespace, tokenizer, teacher in eval mode, CLINC150 splits), on the CPU with --threads."""
     import torch
@@ -43,9 +54,9 @@ def load_teacher_and_data(args):
     torch.set_num_threads(args.threads)
     resolve_max_length(args)
     tokenizer = AutoTokenizer.from_pretrained(args.teacher)
-    ns = namespace("distill", fp16=False, max_length=args.max_length, tokenizer=tokenizer, DEVICE="cpu")
+    ns = clinc_namespace(fp16=False, max_length=args.max_length, tokenizer=tokenizer, DEVICE="cpu")
     teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
-    return ns, tokenizer, teacher, ns["load_clinc"]("clinc/clinc_oos", "plus", args.data_file or "")
+    return ns, tokenizer, teacher, ns["load_clinc"](args.data_file or "")
 
 
 def new_student(ns, teacher, args):

@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from kd_common import add_student_options, load_teacher_and_data, new_student, resolved  # noqa: E402
 
-OOS = 42      # the `oos` label in the Hub's order (the notebook's OOS_LABEL)
+OOS = 42      # the `oos` label in the Hub's order (the notebook's OOS_ID for CLINC150)
 LOSSES = {
     "kl": "the notebook's: alpha CE + (1 - alpha) T^2 KL",
     "mse": "alpha CE + (1 - alpha) MSE between the logits (Kim et al., 2021)",

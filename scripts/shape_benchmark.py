@@ -48,7 +48,7 @@ def main(argv=None):
     ns = namespace("distill", fp16=False, max_length=args.max_length,
                    tokenizer=AutoTokenizer.from_pretrained(args.tokenizer))
     labels = dict(enumerate(ns["CLINC_LABELS"]))
-    test_texts = list(ns["load_clinc_file"](args.data_file)["test"]["text"])
+    test_texts = list(ns["load_clinc_file"](args.data_file)[0]["test"]["text"])
     queries = [test_texts[i] for i in np.random.default_rng(args.seed).permutation(len(test_texts))[:args.queries]]
     out, work = Path(args.out), Path(tempfile.mkdtemp(prefix="shape-"))
     out.mkdir(parents=True, exist_ok=True)

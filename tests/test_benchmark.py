@@ -114,7 +114,7 @@ def test_threshold_is_chosen_for_the_objective(nb):
     probs = top_probs([0.9] * 8 + [0.3] * 2, [1] * 10)
     thr = nb["choose_threshold"](np.log(probs), y, 0.5)
     assert 0.3 <= thr < 0.9
-    assert nb["clinc_metrics"](y, nb["apply_threshold"](np.log(probs), thr))["accuracy"] == 1.0
+    assert nb["task_metrics"](y, nb["apply_threshold"](np.log(probs), thr), 42)["accuracy"] == 1.0
 
 
 def test_threshold_grid_reaches_above_0_99(nb):
@@ -124,7 +124,7 @@ def test_threshold_grid_reaches_above_0_99(nb):
     probs = top_probs([0.9995] * 6 + [0.993] * 4, [1] * 10)
     thr = nb["choose_threshold"](np.log(probs), y, 0.5)
     assert 0.993 < thr <= 0.9995
-    assert nb["clinc_metrics"](y, nb["apply_threshold"](np.log(probs), thr))["accuracy"] == 1.0
+    assert nb["task_metrics"](y, nb["apply_threshold"](np.log(probs), thr), 42)["accuracy"] == 1.0
     # every answer already right (out-of-scope queries predicted `oos` outright): the lowest cut, 0, wins the tie
     probs = top_probs([0.9995] * 6 + [0.993] * 4, [1] * 6 + [42] * 4)
     assert nb["choose_threshold"](np.log(probs), y, 0.5) == 0.0

@@ -18,17 +18,60 @@ def check(assets, tmp_path, notebook, parameters, expected, env_extra=None):
     return error
 
 
-@pytest.mark.parametrize("content, expected", [
-    (None, ["ConfigError", "does not exist", "FDQ_DATA_FILE"]),
-    ([["not", "a dict"]], ["ConfigError", "wrong shape", "train, val, test"]),
-    ({"train": [["hello there", "say_hello"]], "val": [], "test": []},
+GOOD = "text,label\n" + "".join(f"query {i},{'ab'[i % 2]}\n" for i in range(40))
+
+
+@pytest.mark.parametrize("name, content, parameters, expected", [
+    ("missing.csv", None, {}, ["ConfigError", "does not exist", "FDQ_DATA_FILE"]),
+    ("data.xlsx", "x", {}, ["ConfigError", "unknown format '.xlsx'", ".csv, .tsv, .jsonl, .json, .parquet"]),
+    ("data.csv", GOOD, {"text_column": "query"},
+     ["ConfigError", "no column 'query'; its columns are ['text', 'label']", "FDQ_TEXT_COLUMN"]),
+    ("data.csv", GOOD, {"label_column": "intent"}, ["ConfigError", "no column 'intent'", "FDQ_LABEL_COLUMN"]),
+    ("data.csv", GOOD.replace("query 3,", ",").replace("query 7,", " ,"), {},
+     ["ConfigError", "2 empty or missing texts in column 'text', in data rows 4, 8"]),
+    ("data.csv", "text,label\n" + "".join(f"q {i},a\n" for i in range(20)), {},
+     ["ConfigError", "has 1 label (['a'])", "at least 2"]),
+    ("data.csv", GOOD + "lonely query,c\n", {}, ["ConfigError", "label(s) ['c'] have only 1 row", "test_file"]),
+    ("data.csv", GOOD, {"test_share": 1.5}, ["ConfigError", "test_share = 1.5 must lie strictly between 0 and 1"]),
+    ("data.csv", "text,label\ncaf\xe9 query,a\n".encode("latin-1"), {}, ["ConfigError", "is not UTF-8 text", "CSV UTF-8"]),
+    ([["not", "a dict"]], None, {}, ["ConfigError", "no column 'text'"]),
+    ({"train": [["hello there", "say_hello"]], "val": [], "test": []}, None, {},
      ["ConfigError", "not CLINC150 labels", "say_hello", "151 CLINC150 intent names"]),
 ])
-def test_finetuning_rejects_bad_data_files(assets, tmp_path, content, expected):
-    path = tmp_path / "data.json"
-    if content is not None:
-        path.write_text(json.dumps(content))
-    check(assets, tmp_path, "finetuning.ipynb", {"data_file": str(path)}, expected)
+def test_finetuning_rejects_bad_data(assets, tmp_path, name, content, parameters, expected):
+    if isinstance(name, (list, dict)):        # CLINC150-style JSON content
+        name, content = "data.json", json.dumps(name)
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    check(assets, tmp_path, "finetuning.ipynb", {"data_file": str(path), **parameters}, expected)
+
+
+def test_finetuning_names_a_test_label_that_training_lacks(assets, tmp_path):
+    (tmp_path / "train.csv").write_text(GOOD)
+    (tmp_path / "test.csv").write_text("text,label\nq,a\nr,zzz\n")
+    check(assets, tmp_path, "finetuning.ipynb", {"train_file": str(tmp_path / "train.csv"),
+                                                 "test_file": str(tmp_path / "test.csv")},
+          ["ConfigError", "test split has label(s) the training split lacks: ['zzz']"])
+
+
+def test_distill_rejects_bad_data_before_looking_for_a_teacher(assets, tiny_teacher, tmp_path):
+    (tmp_path / "data.csv").write_text(GOOD)
+    check(assets, tmp_path, "distill_quantize_ort.ipynb", {"teacher_dir": str(tiny_teacher),
+                                                           "data_file": str(tmp_path / "data.csv"),
+                                                           "label_column": "topic"},
+          ["ConfigError", "no column 'topic'"])
+
+
+def test_distill_rejects_a_teacher_of_another_task(assets, tiny_teacher, tmp_path):
+    # the tiny CLINC150 teacher against a two-label CSV task: its labels are named as missing and extra
+    (tmp_path / "data.csv").write_text(GOOD)
+    check(assets, tmp_path, "distill_quantize_ort.ipynb", {"teacher_dir": str(tiny_teacher),
+                                                           "data_file": str(tmp_path / "data.csv")},
+          ["ConfigError", "not the data's labels", "151 labels, the data 2", "missing ['a', 'b']",
+           "extra ['restaurant_reviews'", "finetuning.ipynb"])
 
 
 def test_finetuning_names_the_knob_when_the_base_model_is_unreachable(assets, tmp_path):
@@ -59,7 +102,8 @@ def test_distill_rejects_a_teacher_whose_labels_are_not_in_hub_order(assets, tin
     config["label2id"] = {n: i for i, n in enumerate(labels)}
     (shuffled / "config.json").write_text(json.dumps(config))
     check(assets, tmp_path, "distill_quantize_ort.ipynb", {"teacher_dir": str(shuffled)},
-          ["ConfigError", "not CLINC150's 151 intents in the Hub's order", "restaurant_reviews"])
+          ["ConfigError", "not the data's labels in the data's order", "the same labels out of order",
+           "0: 'nutrition_info' where the data has 'restaurant_reviews'"])
 
 
 def test_distill_names_the_knob_when_the_student_base_is_unreachable(assets, tiny_teacher, tmp_path):

@@ -14,8 +14,8 @@ from conftest import REPO
 @pytest.fixture(scope="module")
 def nb():
     """distill_quantize_ort.ipynb's own functions (cells tagged shared and lib)."""
-    from nbcode import namespace
-    return namespace("distill", fp16=False)
+    from kd_common import clinc_namespace
+    return clinc_namespace(fp16=False)
 
 
 def test_kd_search_runs_trials_and_reports_them(assets, tiny_teacher, tmp_path):

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, smoke_env
+import tiny
+from conftest import REPO, run_notebook, smoke_env
 
 STAGES = ["teacher", "student_ce", "distilled", "distilled_int8_pt", "ort_fp32", "ort_opt", "ort_int8_dynamic",
           "ort_int8_static"]
-COLUMNS = ["stage", "runtime", "accuracy", "in_scope_accuracy", "oos_recall", "size_mb", "params", "latency_mean_ms",
+COLUMNS = ["stage", "runtime", "accuracy", "in_scope_accuracy", "oos_recall", "macro_f1", "size_mb", "params", "latency_mean_ms",
            "latency_std_ms", "latency_p50_ms", "latency_p95_ms", "throughput_b32_qps", "threads", "final",
            "threshold", "accuracy_thr", "in_scope_accuracy_thr", "oos_recall_thr"]
 
@@ -46,6 +47,7 @@ def test_teacher_saved_as_the_contract_says(smoke):
     teacher = smoke["artifacts"] / "teacher"
     config = json.loads((teacher / "config.json").read_text())
     assert config["id2label"]["42"] == "oos" and len(config["id2label"]) == 151
+    assert config["id2label"] == {str(i): n for i, n in enumerate(tiny.hub_labels())}
     record = json.loads((teacher / "teacher_metrics.json").read_text())
     for key in ("accuracy", "in_scope_accuracy", "oos_recall", "max_length", "teacher_base", "data_source",
                 "hyperparameters", "versions", "device", "train_wall_time_s"):
@@ -119,7 +121,7 @@ def test_edge_bundle_predicts_without_torch(smoke):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     labels = json.loads((edge / "labels.json").read_text())["labels"]
     assert [r["text"] for r in rows] == ["book a flight", "play a song"]
-    assert all(r["intent"] in labels and 0 <= r["confidence"] <= 1 for r in rows)
+    assert all(r["label"] in labels and 0 <= r["confidence"] <= 1 for r in rows)
 
 
 def test_a_rerun_reuses_the_teacher_and_the_students(smoke, tmp_path):
@@ -157,3 +159,46 @@ def test_a_changed_setting_retrains_and_keeps_the_old_student(smoke, tmp_path):
     assert after["kd_temperature"] == params["kd_temperature"] and "kd_keyword_substitute" not in after
     assert json.loads((smoke["artifacts"] / "student.previous" / "student_metrics.json").read_text()) == before
     assert (smoke["artifacts"] / "student_ce" / "student_metrics.json").stat().st_mtime_ns == ce_before
+
+
+@pytest.fixture(scope="module")
+def csv_task(assets, tmp_path_factory):
+    """Both notebooks on a CSV task with nothing CLINC-specific set: integer labels, no out-of-scope class, one file
+    whose validation and test splits are split off."""
+    out = tmp_path_factory.mktemp("csv")
+    data = tiny.make_csv_task(out / "tickets.csv", labels=(3, 10, 7), rows=(30, 30, 30))
+    env = {**smoke_env(assets, out), "FDQ_DATA_FILE": str(data), "FDQ_RUN_NAME": "tickets"}
+    for notebook in ("finetuning.ipynb", "distill_quantize_ort.ipynb"):
+        error = run_notebook(notebook, env, {"optuna_trials": 0} if notebook.startswith("distill") else {},
+                             out / f"executed-{notebook}")
+        assert error is None, f"{notebook}: {error}"
+    return {"artifacts": out / "artifacts" / "tickets", "results": out / "results" / "tickets", "env": env,
+            "executed": out / "executed-distill_quantize_ort.ipynb"}
+
+
+def test_a_csv_task_without_oos_gets_its_labels_macro_f1_and_no_threshold(csv_task):
+    config = json.loads((csv_task["artifacts"] / "teacher" / "config.json").read_text())
+    assert config["id2label"] == {"0": "3", "1": "7", "2": "10"}, "integer labels, sorted as numbers"
+    teacher = json.loads((csv_task["results"] / "teacher_metrics.json").read_text())
+    assert "macro_f1" in teacher and "oos_recall" not in teacher and teacher["task"]["oos_label"] is None
+    metrics = pd.read_csv(csv_task["results"] / "metrics.csv")
+    assert list(metrics["stage"]) == STAGES and metrics["final"].sum() == 1
+    assert "macro_f1" in metrics.columns and metrics["macro_f1"].between(0, 1).all()
+    assert not {"in_scope_accuracy", "oos_recall", "threshold", "accuracy_thr"} & set(metrics.columns)
+    info = json.loads((csv_task["results"] / "metrics.json").read_text())
+    assert info["task"]["labels"] == 3 and info["task"]["oos_label"] is None
+    assert info["task"]["split_off"] == ["test", "validation"] and info["task"]["rows"] == {
+        "train": 72, "validation": 9, "test": 9}
+    assert "No out-of-scope label" in printed(csv_task["executed"])
+
+
+def test_a_csv_tasks_edge_bundle_answers_its_top_label(csv_task):
+    edge = csv_task["artifacts"] / "edge"
+    meta = json.loads((edge / "labels.json").read_text())
+    assert meta["labels"] == ["3", "7", "10"] and meta["oos_label"] is None and meta["threshold"] is None
+    proc = subprocess.run([sys.executable, str(edge / "predict.py"), "--json", "card please", "play a song"],
+                          env=csv_task["env"], capture_output=True, text=True, cwd=edge, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert all(r["label"] == r["top_label"] and r["label"] in meta["labels"] for r in rows)
+    assert "oos" not in (edge / "README.md").read_text()

@@ -63,3 +63,19 @@ def make_tiny_bert(folder, data_file, hidden=32, layers=2, seed=0):
                         intermediate_size=64, max_position_embeddings=64)
     BertModel(config).save_pretrained(folder)
     return folder
+
+
+def make_csv_task(path, labels=(3, 10, 7), rows=(12, 12, 12), seed=0, sep=","):
+    """Write a small text classification file without an out-of-scope class: integer labels, `rows` per label.
+
+    Each label's texts hold a word of its own, so even a tiny model can learn something."""
+    import csv
+    rng = random.Random(seed)
+    own = dict(zip(labels, ("card", "flight", "song", "weather", "money", "time")))
+    lines = [(" ".join(rng.sample(WORDS, 4) + [own[label]]), label) for label, n in zip(labels, rows) for _ in range(n)]
+    rng.shuffle(lines)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter=sep)
+        writer.writerow(["text", "label"])
+        writer.writerows(lines)
+    return Path(path)
