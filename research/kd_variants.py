@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The experiments behind results/cpu/experiments.md ("How the cpu defaults were chosen"), parts 4 and 5:
+"""The experiments behind research/experiments.md ("How the cpu defaults were chosen"), parts 4 and 5:
 one student per call.
 
 The student, schedule and KD Trainer are distill_quantize_ort.ipynb's own (cells tagged `shared`/`lib`, as in
@@ -22,7 +22,7 @@ about 20 minutes (two side by side on a 2-core CPU, --threads 1 each).
 
 With --test each run's row also gets its test gap to the teacher with a paired-bootstrap 95 % interval over the
 test queries (the notebook's `paired_gap`); with --pool, when the runs under FOLDER are seeds of one setting, one
-more row gives their mean gap and its interval (`pooled_gap`, results/cpu/experiments.md part 8):
+more row gives their mean gap and its interval (`pooled_gap`, research/experiments.md part 8):
 
     python scripts/kd_variants.py --report runs --test --pool --data-file ../shared/data/clinc150/data_oos_plus.json
 
@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "scripts")]
 from kd_common import add_student_options, load_teacher_and_data, new_student, resolved  # noqa: E402
 
 OOS = 42      # the `oos` label in the Hub's order (the notebook's OOS_ID for CLINC150)
@@ -181,7 +181,7 @@ def bias_for_oos_count(margins, k):
 
 def match_oos_bias(student_logits, teacher_logits):
     """No labels: the bias on the student's `oos` logit that makes it predict `oos` on exactly as many of these
-    queries as the teacher does (results/cpu/experiments.md part 9, a lever that was not adopted)."""
+    queries as the teacher does (research/experiments.md part 9, a lever that was not adopted)."""
     import numpy as np
     k = int((np.asarray(teacher_logits).argmax(-1) == OOS).sum())
     return bias_for_oos_count(oos_margin(student_logits), k)

@@ -6,11 +6,11 @@ training queries. `--by kwfree` (the default) draws them from the queries that h
 (the notebook's `intent_keywords`, on the whole training set); `--by novel` takes the queries with the largest
 share of words that no other training query of the intent uses (`novel_share`; only queries with at least one
 such word, ties drawn at random), aimed at where the students' test gap seemed to sit (it did not show there:
-results/cpu/experiments.md, part 7). They
+research/experiments.md, part 7). They
 become the `val`/`oos_val` lists, the rest stays `train`/`oos_train`, `test`/`oos_test` are copied unread. A teacher
 and students trained on that file (finetuning.ipynb, scripts/kd_variants.py) are then compared on the held-out
 queries: paraphrases that avoid their intent's usual words, on which the real validation split shows the student's
-test gap only faintly (results/cpu/experiments.md, part 6).
+test gap only faintly (research/experiments.md, part 6).
 
     python scripts/kwfree_fold.py ../shared/data/clinc150/data_oos_plus.json fold/data_kwfree.json
     python scripts/kwfree_fold.py ../shared/data/clinc150/data_oos_plus.json fold/data_novel.json --by novel
@@ -22,7 +22,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "scripts")]
 from kd_variants import keyword_free  # noqa: E402
 from nbcode import namespace  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The search script behind the cpu profile's defaults runs the notebook's training on validation only."""
+"""The research scripts (kd_variants.py, kwfree_fold.py) behind research/experiments.md, on tiny offline data."""
 import json
 import shutil
 import subprocess
@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts"), str(REPO / "research")]
+from conftest import assets, tiny_teacher  # noqa: E402,F401  (the product's fixtures: tiny data and teacher)
 
 
 @pytest.fixture(scope="module")
@@ -18,38 +20,8 @@ def nb():
     return clinc_namespace(fp16=False)
 
 
-def test_kd_search_runs_trials_and_reports_them(assets, tiny_teacher, tmp_path):
-    storage = tmp_path / "search.db"
-    common = [sys.executable, str(REPO / "scripts" / "kd_search.py"), "--storage", str(storage)]
-    setting = ["--teacher", str(tiny_teacher), "--data-file", str(assets["data"]), "--layers", "1", "--base-epochs",
-               "1", "--limit", "64", "--max-length", "16"]
-
-    def search(*extra, storage_args=common):
-        return subprocess.run(storage_args + setting + list(extra), capture_output=True, text=True, timeout=300,
-                              cwd=tmp_path)
-
-    for worker in (0, 1):     # two workers, one study
-        proc = search("--worker", str(worker), "--trials", "1")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = search("--worker", "2", "--trials", "1", "--freeze-embeddings")
-    assert proc.returncode != 0 and "started with other settings (freeze_embeddings False -> True)" in proc.stderr
-    proc = search("--worker", "2", "--trials", "1", "--warmup-ratio", "0.1")
-    assert proc.returncode != 0 and "started with other settings (warmup_ratio None -> 0.1)" in proc.stderr
-    other = [sys.executable, str(REPO / "scripts" / "kd_search.py"), "--storage", str(tmp_path / "other.db")]
-    for extra in (["--warmup-ratio", "0.1"], []):      # started with a warm-up, resumed without one
-        proc = search("--trials", "0", *extra, storage_args=other)
-    assert proc.returncode != 0 and "started with other settings (warmup_ratio 0.1 -> None)" in proc.stderr
-    proc = subprocess.run(common + ["--report"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = json.loads(storage.with_suffix(".json").read_text())
-    assert sorted(r["trial"] for r in rows) == [0, 1]
-    for r in rows:
-        assert 0 <= r["kd_alpha"] <= 1 and 1 <= r["kd_temperature"] <= 10 and r["student_epochs"] in (1, 2)
-        assert len(r["val_history"]) == r["student_epochs"] and r["best_val_accuracy"] == max(r["val_history"])
-
-
 def test_kd_variants_trains_a_variant_and_reports_validation_unless_asked_for_test(assets, tiny_teacher, tmp_path):
-    script = [sys.executable, str(REPO / "scripts" / "kd_variants.py"), "--teacher", str(tiny_teacher),
+    script = [sys.executable, str(REPO / "research" / "kd_variants.py"), "--teacher", str(tiny_teacher),
               "--data-file", str(assets["data"]), "--max-length", "16"]
     for loss in ("oosreg", "kl"):      # same seed: only the loss differs
         proc = subprocess.run(script + ["--loss", loss, "--alpha", "0.5", "--epochs", "2", "--label-epochs", "1",
@@ -179,7 +151,7 @@ def test_kd_variants_set_dropout_reaches_every_dropout(tiny_teacher):
 
 
 def test_kd_variants_needs_an_epoch_with_the_teacher(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "kd_variants.py"), "--epochs", "3",
+    proc = subprocess.run([sys.executable, str(REPO / "research" / "kd_variants.py"), "--epochs", "3",
                            "--label-epochs", "3", "--out", str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--label-epochs 3 must be at least 0 and below --epochs 3" in proc.stderr
@@ -193,7 +165,7 @@ def test_kd_variants_needs_an_epoch_with_the_teacher(tmp_path):
     (["--kw-substitute", "0.5", "--teacher-dropout-passes", "2"], "or --teacher-dropout-passes"),
 ])
 def test_kd_variants_refuses_keyword_substitution_it_cannot_do(tmp_path, extra, message):
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "kd_variants.py"), *extra, "--out", str(tmp_path / "run")],
+    proc = subprocess.run([sys.executable, str(REPO / "research" / "kd_variants.py"), *extra, "--out", str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr
     assert not (tmp_path / "run").exists()
