@@ -108,7 +108,7 @@ def test_edge_bundle_predicts_without_torch(smoke):
     tree = ast.parse((edge / "predict.py").read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
         {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert imported - {"argparse", "json", "sys", "time", "pathlib"} == {"numpy", "onnxruntime", "tokenizers"}
+    assert imported - {"argparse", "json", "sys", "time", "pathlib", "unicodedata"} == {"numpy", "onnxruntime", "tokenizers"}
     # run it where torch and transformers cannot be imported
     blocker = edge.parent / "blocker"
     blocker.mkdir(exist_ok=True)
@@ -202,3 +202,54 @@ def test_a_csv_tasks_edge_bundle_answers_its_top_label(csv_task):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert all(r["label"] == r["top_label"] and r["label"] in meta["labels"] for r in rows)
     assert "oos" not in (edge / "README.md").read_text()
+
+
+def edge_python(edge, env, code):
+    """Run `code` in a fresh process in the bundle folder, where torch and transformers cannot be imported."""
+    blocker = edge.parent / "blocker"
+    blocker.mkdir(exist_ok=True)
+    for mod in ("torch", "transformers"):
+        (blocker / f"{mod}.py").write_text(f"raise ImportError('{mod} must not be needed')\n")
+    return subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(blocker)}, capture_output=True,
+                          text=True, cwd=edge, timeout=120)
+
+
+NOTHING = ["", "   \t ", "\x00\x1b[31m\u200b", "🙂🙂🙂", "x" * 100_000]
+
+
+def test_edge_bundle_answers_texts_with_nothing_to_classify_out_of_scope_at_zero_confidence(smoke):
+    code = ("import json; from predict import TextClassifier; "
+            f"print(json.dumps(TextClassifier('.').predict({NOTHING!r} + ['book a flight'])))")
+    proc = edge_python(smoke["artifacts"] / "edge", smoke["env"], code)
+    assert proc.returncode == 0, proc.stderr
+    *nothing, real = json.loads(proc.stdout)
+    assert all(r == {"label": "oos", "confidence": 0.0, "top_label": None} for r in nothing), nothing
+    assert real["top_label"] is not None and real["confidence"] > 0
+
+
+def test_a_csv_tasks_edge_bundle_refuses_texts_with_nothing_to_classify(csv_task):
+    edge = csv_task["artifacts"] / "edge"
+    for text in ("", "🙂🙂", "x" * 100_000):
+        proc = subprocess.run([sys.executable, str(edge / "predict.py"), "card please", text], env=csv_task["env"],
+                              capture_output=True, text=True, cwd=edge, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "text 2" in proc.stderr and "nothing to classify" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda e: (e / "model.onnx").write_bytes(b"not an onnx model"), "model.onnx is missing or broken"),
+    (lambda e: (e / "tokenizer.json").unlink(), "tokenizer.json is missing or broken"),
+    (lambda e: (e / "labels.json").write_text("{oops"), "labels.json is missing or broken"),
+    (lambda e: (e / "labels.json").write_text(json.dumps({**json.loads((e / "labels.json").read_text()),
+                                                          "labels": ["a", "b"]})),
+     "labels.json lists 2 labels but"),
+])
+def test_a_damaged_edge_bundle_fails_at_load_naming_the_file(smoke, tmp_path, damage, named):
+    import shutil
+    edge = tmp_path / "edge"
+    shutil.copytree(smoke["artifacts"] / "edge", edge)
+    damage(edge)
+    proc = subprocess.run([sys.executable, str(edge / "predict.py"), "book a flight"], env=smoke["env"],
+                          capture_output=True, text=True, cwd=edge, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert named in proc.stderr, proc.stderr
