@@ -13,7 +13,15 @@ import tiny
 from conftest import REPO, run_notebook, smoke_env
 
 STAGES = ["teacher", "student_ce", "distilled", "distilled_int8_pt", "ort_fp32", "ort_opt", "ort_int8_dynamic",
-          "ort_int8_static"]
+          "ort_int8_s8", "ort_int8_static", "ort_pruned_int8", "ort_pruned_int8_emb4", "ort_pruned_int4"]
+CAN_SKIP = {"ort_pruned_int8_emb4", "ort_pruned_int4"}     # 4-bit kernels this ONNX Runtime or CPU may lack
+
+
+def expected_stages(info):
+    """The stage rows of a run: every one, less signed int8 weights off AVX2 and the 4-bit rows skipped there."""
+    assert set(info["skipped_stages"]) <= CAN_SKIP, info["skipped_stages"]
+    return [s for s in STAGES if s not in info["skipped_stages"]
+            and (s != "ort_int8_s8" or info["choices"]["int8_preset"] == "avx2")]
 COLUMNS = ["stage", "runtime", "accuracy", "in_scope_accuracy", "oos_recall", "macro_f1", "size_mb", "params", "latency_mean_ms",
            "latency_std_ms", "latency_p50_ms", "latency_p95_ms", "throughput_b32_qps", "threads", "final",
            "threshold", "accuracy_thr", "in_scope_accuracy_thr", "oos_recall_thr"]
@@ -60,26 +68,63 @@ def test_teacher_saved_as_the_contract_says(smoke):
 
 def test_metrics_table_has_every_stage_column_and_one_final(smoke):
     metrics = pd.read_csv(smoke["results"] / "metrics.csv")
-    assert list(metrics["stage"]) == STAGES
+    info = json.loads((smoke["results"] / "metrics.json").read_text())
+    stages = expected_stages(info)
+    assert list(metrics["stage"]) == stages
     assert set(COLUMNS) <= set(metrics.columns)
     assert metrics["final"].sum() == 1
     assert set(metrics["runtime"]) == {"pytorch", "onnxruntime"}
     assert (metrics["threads"] == 1).all()
     assert (metrics["size_mb"] > 0).all() and (metrics["latency_p95_ms"] >= metrics["latency_p50_ms"]).all()
-    info = json.loads((smoke["results"] / "metrics.json").read_text())
     assert info["final"] == metrics.loc[metrics["final"], "stage"].item()
     assert "validation" in info["selection_rule"] and info["selection_reason"]
     for key in ("cpu", "isa", "cores"):
         assert key in info["machine"]
     # every stage's paired gap to the teacher is its accuracy difference in the table, inside its own interval
     gaps = info["vs_teacher_test"]["stages"]
-    assert list(gaps) == STAGES[1:]
+    assert list(gaps) == stages[1:]
     teacher_acc = metrics.loc[metrics["stage"] == "teacher", "accuracy"].item()
     for stage, gap in gaps.items():
         accuracy = metrics.loc[metrics["stage"] == stage, "accuracy"].item()
         assert gap["gap_pt"] == pytest.approx(100 * (accuracy - teacher_acc), abs=0.006), stage
         assert gap["ci95_low_pt"] <= gap["gap_pt"] <= gap["ci95_high_pt"], stage
     assert (smoke["results"] / "tradeoff.png").stat().st_size > 10_000
+
+
+def test_final_is_the_smallest_of_the_fast_stages_that_keep_validation_accuracy(smoke):
+    metrics = pd.read_csv(smoke["results"] / "metrics.csv").set_index("stage")
+    info = json.loads((smoke["results"] / "metrics.json").read_text())
+    floor = metrics.loc["distilled", "val_accuracy"] - 0.3 / 100
+    eligible = metrics.drop(["teacher", "student_ce"])
+    eligible = eligible[eligible["val_accuracy"] >= floor]
+    fast = eligible[eligible["latency_mean_ms"] <= 1.1 * eligible["latency_mean_ms"].min()]
+    assert info["final"] == fast["size_mb"].idxmin()
+    assert info["choices"]["final_latency_slack"] == 0.1
+
+
+def test_pruned_vocabulary_keeps_kept_queries_exact_and_ships_its_own_tokenizer(smoke):
+    from tokenizers import Tokenizer
+
+    info = json.loads((smoke["results"] / "metrics.json").read_text())
+    pruning = info["pruning"]
+    assert 0 < pruning["kept_tokens"] < pruning["vocabulary"] and pruning["positions"] == 32
+    for split in ("validation", "test"):
+        assert pruning[split]["max_abs_logit_diff_unchanged"] <= 1e-4
+        assert pruning[split]["predictions_changed"] <= pruning[split]["ids_changed"]
+    metrics = pd.read_csv(smoke["results"] / "metrics.csv").set_index("stage")
+    assert metrics.loc["ort_pruned_int8", "size_mb"] < metrics.loc["ort_int8_dynamic", "size_mb"]
+    # each compression step against the fp32 distilled student, paired, on both splits
+    for split in ("validation", "test"):
+        assert set(info["vs_distilled"][split]) == set(metrics.index) - {"teacher", "student_ce", "distilled"}
+    # the bundle's tokenizer and model agree on the vocabulary: pruned when the bundle's stage is
+    edge = smoke["artifacts"] / "edge"
+    vocab = Tokenizer.from_file(str(edge / "tokenizer.json")).get_vocab_size()
+    assert vocab == (pruning["kept_tokens"] if info["edge"]["stage"].startswith("ort_pruned") else pruning["vocabulary"])
+    assert info["edge"]["max_abs_logit_diff"] <= 1e-4
+    # the profile of the int8 model and of the bundle's: operators with their time per query
+    assert "ort_int8_dynamic" in info["profile"] and info["edge"]["stage"] in info["profile"]
+    top = info["profile"]["ort_int8_dynamic"]
+    assert top and all(row["us_per_query"] > 0 and 0 < row["share"] <= 1 for row in top)
 
 
 def test_students_are_saved_and_reused(smoke, tmp_path):
@@ -182,10 +227,10 @@ def test_a_csv_task_without_oos_gets_its_labels_macro_f1_and_no_threshold(csv_ta
     teacher = json.loads((csv_task["results"] / "teacher_metrics.json").read_text())
     assert "macro_f1" in teacher and "oos_recall" not in teacher and teacher["task"]["oos_label"] is None
     metrics = pd.read_csv(csv_task["results"] / "metrics.csv")
-    assert list(metrics["stage"]) == STAGES and metrics["final"].sum() == 1
+    info = json.loads((csv_task["results"] / "metrics.json").read_text())
+    assert list(metrics["stage"]) == expected_stages(info) and metrics["final"].sum() == 1
     assert "macro_f1" in metrics.columns and metrics["macro_f1"].between(0, 1).all()
     assert not {"in_scope_accuracy", "oos_recall", "threshold", "accuracy_thr"} & set(metrics.columns)
-    info = json.loads((csv_task["results"] / "metrics.json").read_text())
     assert info["task"]["labels"] == 3 and info["task"]["oos_label"] is None
     assert info["task"]["split_off"] == ["test", "validation"] and info["task"]["rows"] == {
         "train": 72, "validation": 9, "test": 9}
