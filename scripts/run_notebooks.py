@@ -142,6 +142,15 @@ def main(argv=None):
             log_path.write_text(json.dumps(log, indent=2) + "\n")
             print(f"[{datetime.now():%H:%M:%S}] {src.name}: {seconds / 60:.1f} min" +
                   (f" - failed; the executed notebook {dst} shows where" if failed else ""), flush=True)
+    art = Path(params.get("artifacts_dir") or os.environ.get("FDQ_ARTIFACTS_DIR") or "artifacts")
+    edge = (art if art.is_absolute() else ROOT / art) / run / "edge"
+    if "distill_quantize_ort" in (args.only or NOTEBOOKS) and (edge / "web" / "index.html").is_file():
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import web_check
+        if (web_check.NODE_MODULES / "onnxruntime-web").is_dir():
+            web_check.copy_vendor(edge)
+        print(f"Edge bundle: {edge} (python predict.py \"...\"); its web page: cd {edge} && python3 -m http.server 8000, "
+              "then open http://localhost:8000/web/", flush=True)
     return 0
 
 

@@ -169,6 +169,97 @@ def test_edge_bundle_predicts_without_torch(smoke):
     assert all(r["label"] in labels and 0 <= r["confidence"] <= 1 for r in rows)
 
 
+def web_bundle(edge, tmp_path):
+    """A copy of an edge bundle with the page's libraries in web/vendor/, or a skip (a failure in CI) saying what is
+    missing for the browser test."""
+    import shutil
+
+    import web_check
+    problems = [p for p, ok in (("web/node_modules (cd web && npm ci; make test does it)",
+                                 (web_check.NODE_MODULES / "onnxruntime-web").is_dir()),
+                                ("Debian's chromium (apt install chromium; make test does it as root)",
+                                 web_check.find_chromium() is not None)) if not ok]
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        problems.append("playwright (requirements-test.txt)")
+    if problems:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser test; missing: " + "; ".join(problems))
+        pytest.skip("browser test needs " + "; ".join(problems))
+    bundle = tmp_path / "edge"
+    shutil.copytree(edge, bundle)
+    web_check.copy_vendor(bundle)
+    return bundle
+
+
+def test_web_page_answers_as_predict_py_in_headless_chromium(smoke, tmp_path):
+    import web_check
+
+    bundle = web_bundle(smoke["artifacts"] / "edge", tmp_path)
+    queries = web_check.test_queries(REPO / "data" / "clinc150" / "data_oos_plus.json.gz", 200)
+    report = web_check.check(bundle, queries, query="book a flight to paris")
+    assert report["console_errors"] == [], report["console_errors"]
+    assert report["answer"].split(" (confidence")[0] == report["expected"]["label"], report
+    parity = report["parity"]
+    assert parity["queries"] == 200
+    assert parity["first_token_id_mismatch"] is None, f"token ids differ first at {parity['first_token_id_mismatch']}"
+    assert parity["first_logit_mismatch"] is None, f"logits differ first at {parity['first_logit_mismatch']}"
+    for name, answers in report["bad_inputs"].items():
+        page, python = answers["page"], answers["predict.py"]
+        assert (page["label"], page["confidence"]) == (python["label"], python["confidence"]) == ("oos", 0), name
+    about = report["about"]
+    assert "ort_" in about and "run smoke" in about and "test accuracy" in about
+    assert "vendor/" in report["libraries"] and "1.31.1" in report["libraries"]
+    assert "python -m http.server" in web_check.file_url_message(bundle)
+
+
+def test_web_page_matches_python_for_every_compressed_onnx_model_the_bundle_may_ship(smoke, tmp_path):
+    """The bundle's model is whichever stage won; the page must match ONNX Runtime in Python for each of them (signed
+    int8 weights, pruned vocabulary, 4-bit embeddings and MatMuls), not only for this run's winner."""
+    import shutil
+
+    import web_check
+    art = smoke["artifacts"]
+    bundle = web_bundle(art / "edge", tmp_path)
+    queries = web_check.test_queries(REPO / "data" / "clinc150" / "data_oos_plus.json.gz", 60)
+    models = [p.parent for p in sorted((art / "onnx").glob("*/model.onnx"))
+              if p.parent.name.startswith(("int8_dynamic", "int8_s8", "pruned_int8", "int4_"))]
+    assert {"int8_dynamic", "pruned_int8"} <= {m.name for m in models}
+    for model in models:
+        shutil.copy(model / "model.onnx", bundle / "model.onnx")
+        tokenizer = art / ("student_pruned" if model.name.startswith(("pruned", "int4")) else "student")
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(tokenizer / name, bundle / name)
+        parity = web_check.check(bundle, queries)["parity"]
+        assert parity["first_token_id_mismatch"] is None, (model.name, parity)
+        assert parity["first_logit_mismatch"] is None, (model.name, parity)
+
+
+def test_web_page_of_a_task_without_oos_refuses_texts_with_nothing_to_classify(csv_task, tmp_path):
+    import web_check
+
+    bundle = web_bundle(csv_task["artifacts"] / "edge", tmp_path)
+    report = web_check.check(bundle, None, query="money")
+    assert report["console_errors"] == []
+    assert report["answer"].split(" (confidence")[0] == report["expected"]["label"]
+    for name, answers in report["bad_inputs"].items():
+        assert answers["page"]["error"] and answers["predict.py"]["error"], name
+        assert "nothing to classify" in answers["page"]["error"]
+
+
+def test_web_libraries_are_pinned_in_one_place():
+    """The notebook's CDN versions are web/package.json's, which its lock file pins."""
+    import re
+    pkg = json.loads((REPO / "web" / "package.json").read_text())["dependencies"]
+    lock = json.loads((REPO / "web" / "package-lock.json").read_text())["packages"]
+    src = "".join("".join(c["source"]) for c in json.loads((REPO / "distill_quantize_ort.ipynb").read_text())["cells"])
+    (libs,) = re.findall(r"WEB_LIBRARIES = (\{[^}]*\})", src)
+    assert ast.literal_eval(libs) == pkg
+    for name, version in pkg.items():
+        assert lock[f"node_modules/{name}"]["version"] == version, name
+
+
 def test_a_rerun_reuses_the_teacher_and_the_students(smoke, tmp_path):
     from conftest import run_notebook
 

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Open an edge bundle's web page (edge/web/) in headless Chromium and check it against predict.py.
+
+Serves the bundle folder on 127.0.0.1, drives Debian's chromium through Playwright (the system browser: nothing is
+downloaded), types a query, and compares the page with the bundle's own Python code on real queries: token ids equal,
+logits within 1e-4, the same answers for texts with nothing to classify, and no console error. Prints a JSON report.
+
+    python scripts/web_check.py artifacts/cpu/edge --data-file data/clinc150/data_oos_plus.json.gz --queries 200
+    python scripts/web_check.py artifacts/cpu/edge --screenshot results/cpu/web_page.png
+"""
+import argparse
+import functools
+import gzip
+import http.server
+import importlib.util
+import json
+import shutil
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+BAD_INPUTS = {"empty": "", "blank": "   \t ", "emoji only": "\U0001F600\U0001F680", "100,000 characters": "a" * 100_000,
+              "control characters only": "\x00\x07\x1b\u200b"}
+
+
+REPO = Path(__file__).resolve().parents[1]
+NODE_MODULES = REPO / "web" / "node_modules"
+VENDOR_FILES = ["onnxruntime-web/dist/ort.wasm.min.mjs", "onnxruntime-web/dist/ort-wasm-simd-threaded.mjs",
+                "onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", "@huggingface/tokenizers/dist/tokenizers.min.mjs"]
+
+
+def copy_vendor(bundle):
+    """Copy the page's libraries from web/node_modules (npm ci of web/package.json) into <bundle>/web/vendor/."""
+    missing = [f for f in VENDOR_FILES if not (NODE_MODULES / f).is_file()]
+    if missing:
+        raise SystemExit(f"{NODE_MODULES} lacks {missing[0]}: run `cd web && npm ci` (make web does it).")
+    if not (Path(bundle) / "web" / "index.html").is_file():
+        raise SystemExit(f"{bundle}/web/index.html is missing: run notebook 2 first (make run), which writes the page.")
+    vendor = Path(bundle) / "web" / "vendor"
+    vendor.mkdir(exist_ok=True)
+    for f in VENDOR_FILES:
+        shutil.copy2(NODE_MODULES / f, vendor / Path(f).name)
+    return vendor
+
+
+def file_url_message(bundle, chromium=None):
+    """What the page says when opened as a file (file://), where browsers block loading the model."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium or find_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto((Path(bundle).resolve() / "web" / "index.html").as_uri())
+        page.wait_for_function("document.getElementById('status').textContent.length > 0", timeout=30_000)
+        text = page.text_content("#status")
+        browser.close()
+    return text
+
+
+def find_chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def test_queries(data_file, n):
+    """The first `n` test queries of a CLINC150-format file (in-scope and out-of-scope interleaved), or None."""
+    if not data_file:
+        return None
+    raw = json.loads(gzip.decompress(Path(data_file).read_bytes()) if str(data_file).endswith(".gz")
+                     else Path(data_file).read_text())
+    rows = [t for pair in zip(raw["test"], raw.get("oos_test", raw["test"])) for t, _ in pair]
+    return rows[:n]
+
+
+def serve(folder):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def check(bundle, queries, query="book a flight to paris", screenshot=None, chromium=None):
+    from playwright.sync_api import sync_playwright
+
+    bundle = Path(bundle).resolve()
+    spec = importlib.util.spec_from_file_location("bundle_predict", bundle / "predict.py")
+    predict = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(predict)
+    clf = predict.TextClassifier(bundle, threads=1)
+    server = serve(bundle)
+    url = f"http://127.0.0.1:{server.server_port}/web/"
+    report, errors = {"bundle": str(bundle), "url": url}, []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium or find_chromium(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 900, "height": 640})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            t0 = time.perf_counter()
+            page.goto(url)
+            page.fill("#query", query)
+            page.click("#go")
+            page.wait_for_function("document.getElementById('answer').textContent.length > 0", timeout=60_000)
+            report["load_to_first_answer_s"] = round(time.perf_counter() - t0, 3)
+            report["answer"] = page.text_content("#answer")
+            report["expected"] = clf.predict([query])[0]
+            report["about"], report["libraries"] = page.text_content("#about"), page.text_content("#libs")
+            if screenshot:
+                Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
+            report["bad_inputs"] = {}
+            for name, text in BAD_INPUTS.items():
+                shown = page.evaluate("async (t) => { const api = await window.fdq; try { return await api.predict(t); }"
+                                      " catch (e) { return {error: e.message}; } }", text)
+                try:
+                    expected = clf.predict([text])[0]
+                except predict.BundleError as err:
+                    expected = {"error": str(err)}
+                report["bad_inputs"][name] = {"page": {k: shown.get(k) for k in ("label", "confidence", "error")},
+                                              "predict.py": {k: expected.get(k) for k in ("label", "confidence", "error")}}
+            if queries:
+                out = page.evaluate("""async (qs) => { const api = await window.fdq; const rows = [];
+                    for (const q of qs) { const ids = api.encode(q); rows.push({ids, logits: await api.logits(ids)}); }
+                    const times = [];
+                    for (const q of qs) { const t0 = performance.now(); await api.predict(q); times.push(performance.now() - t0); }
+                    return {rows, times}; }""", queries)
+                import numpy as np
+                first_ids, first_logits, worst = None, None, 0.0
+                py_times = []
+                for q, row in zip(queries, out["rows"]):
+                    enc = clf.tokenizer.encode(predict.clean(q))
+                    ids = [i for i, m in zip(enc.ids, enc.attention_mask) if m]
+                    if ids != row["ids"] and first_ids is None:
+                        first_ids = {"query": q, "page": row["ids"], "python": ids}
+                    ref = clf.logits([q])[0]
+                    diff = float(np.abs(np.asarray(row["logits"]) - ref).max())
+                    worst = max(worst, diff)
+                    if diff > 1e-4 and first_logits is None:
+                        first_logits = {"query": q, "max_abs_diff": diff}
+                for q in queries[:20]:
+                    clf.predict([q])
+                for q in queries:
+                    t1 = time.perf_counter()
+                    clf.predict([q])
+                    py_times.append(1000 * (time.perf_counter() - t1))
+                report["parity"] = {"queries": len(queries), "first_token_id_mismatch": first_ids,
+                                    "first_logit_mismatch": first_logits, "max_abs_logit_diff": worst}
+                page_ms, py_ms = statistics.mean(out["times"]), statistics.mean(py_times)
+                report["per_query_ms"] = {"page_wasm_1_thread": round(page_ms, 3), "predict_py_1_thread": round(py_ms, 3),
+                                          "ratio": round(page_ms / py_ms, 2),
+                                          "page_p95": round(sorted(out["times"])[int(0.95 * len(out["times"])) - 1], 3)}
+            browser.close()
+    finally:
+        server.shutdown()
+    report["console_errors"] = errors
+    return report
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle", help="the edge bundle folder (artifacts/<run>/edge), with web/ inside")
+    ap.add_argument("--data-file", help="a CLINC150-format file whose test queries are checked (e.g. data/clinc150/...)")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--query", default="book a flight to paris", help="the query typed into the page")
+    ap.add_argument("--screenshot", help="save a screenshot of the page here (PNG)")
+    ap.add_argument("--vendor", action="store_true", help="only copy the libraries into <bundle>/web/vendor/ and say "
+                    "how to serve the page (make web)")
+    args = ap.parse_args(argv)
+    if args.vendor:
+        vendor = copy_vendor(args.bundle)
+        print(f"Copied {len(VENDOR_FILES)} library files to {vendor}. Serve the page:\n  cd {args.bundle} && "
+              "python3 -m http.server 8000\nthen open http://localhost:8000/web/")
+        return 0
+    if not (Path(args.bundle) / "web" / "vendor").is_dir():
+        print(f"{args.bundle}/web/vendor/ is missing: run `make web RUN=<run>` first (it copies the pinned libraries).",
+              file=sys.stderr)
+        return 2
+    report = check(args.bundle, test_queries(args.data_file, args.queries), args.query, args.screenshot)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
