@@ -54,6 +54,12 @@ def test_install_cell_pins_agree_with_requirements():
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS.values(), ids=NOTEBOOKS)
+def test_cell_ids_are_unique(nb):
+    ids = [c["id"] for c in json.loads(nb.read_text())["cells"]]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS.values(), ids=NOTEBOOKS)
 def test_committed_without_outputs(nb):
     data = json.loads(nb.read_text())
     assert data["cells"][0]["cell_type"] == "markdown" and data["cells"][0]["source"][0].startswith("# ")
