@@ -12,7 +12,7 @@ side by side:
     python scripts/kd_search.py --report          # table of finished trials, best first
 
 Each trial is a full training: about 2 minutes per epoch on one core of the reference machine. The `cpu`
-profile's values came from 9 trials with --base-epochs 6 (epochs 3 to 12), see results/cpu/experiments.md (part 2)
+profile's values came from 9 trials with --base-epochs 6 (epochs 3 to 12), see research/experiments.md (part 2)
 and results/cpu/kd_search.json; a run with more threads gives close but not bit-identical accuracies.
 """
 import argparse

@@ -68,12 +68,14 @@ def find_chromium():
 
 
 def test_queries(data_file, n):
-    """The first `n` test queries of a CLINC150-format file (in-scope and out-of-scope interleaved), or None."""
+    """The first `n` test queries of a CLINC150-format file (in-scope and out-of-scope interleaved, then the rest of the
+    in-scope ones), or None."""
     if not data_file:
         return None
     raw = json.loads(gzip.decompress(Path(data_file).read_bytes()) if str(data_file).endswith(".gz")
                      else Path(data_file).read_text())
-    rows = [t for pair in zip(raw["test"], raw.get("oos_test", raw["test"])) for t, _ in pair]
+    oos = raw.get("oos_test", [])
+    rows = [t for pair in zip(raw["test"], oos) for t, _ in pair] + [t for t, _ in raw["test"][len(oos):]]
     return rows[:n]
 
 
@@ -129,9 +131,10 @@ def check(bundle, queries, query="book a flight to paris", screenshot=None, chro
             if queries:
                 out = page.evaluate("""async (qs) => { const api = await window.fdq; const rows = [];
                     for (const q of qs) { const ids = api.encode(q); rows.push({ids, logits: await api.logits(ids)}); }
-                    const times = [];
-                    for (const q of qs) { const t0 = performance.now(); await api.predict(q); times.push(performance.now() - t0); }
-                    return {rows, times}; }""", queries)
+                    const times = [], labels = [];
+                    for (const q of qs) { const t0 = performance.now(); const r = await api.predict(q);
+                                          times.push(performance.now() - t0); labels.push(r.label); }
+                    return {rows, times, labels}; }""", queries)
                 import numpy as np
                 first_ids, first_logits, worst = None, None, 0.0
                 py_times = []
@@ -151,8 +154,12 @@ def check(bundle, queries, query="book a flight to paris", screenshot=None, chro
                     t1 = time.perf_counter()
                     clf.predict([q])
                     py_times.append(1000 * (time.perf_counter() - t1))
+                python_labels = [r["label"] for r in clf.predict(queries)]
+                differ = [(q, a, b) for q, a, b in zip(queries, out["labels"], python_labels) if a != b]
                 report["parity"] = {"queries": len(queries), "first_token_id_mismatch": first_ids,
-                                    "first_logit_mismatch": first_logits, "max_abs_logit_diff": worst}
+                                    "first_logit_mismatch": first_logits, "max_abs_logit_diff": worst,
+                                    "answers_differ": len(differ),
+                                    "first_answer_mismatch": dict(zip(("query", "page", "predict.py"), differ[0])) if differ else None}
                 page_ms, py_ms = statistics.mean(out["times"]), statistics.mean(py_times)
                 report["per_query_ms"] = {"page_wasm_1_thread": round(page_ms, 3), "predict_py_1_thread": round(py_ms, 3),
                                           "ratio": round(page_ms / py_ms, 2),

