@@ -45,7 +45,7 @@ web-deps: web/node_modules/.package-lock.json
 	  else echo "No chromium here: the browser test will be skipped (Debian/Ubuntu: sudo apt install chromium)."; fi; }
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
-	@if command -v npm >/dev/null 2>&1; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
+	@if command -v npm >/dev/null 2>&1; then cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	else echo "No npm here: the web page's libraries are not installed (the browser test will be skipped)."; fi
 
 strip: install

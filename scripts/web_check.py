@@ -65,6 +65,25 @@ def file_url_message(bundle, chromium=None):
     return text
 
 
+def load_message(bundle, chromium=None, timeout_ms=90_000):
+    """What the page at <bundle>/web/ says once it has loaded or given up: '' when it is ready for queries, else the
+    error it shows (a bundle whose files disagree, libraries that cannot be loaded)."""
+    from playwright.sync_api import sync_playwright
+    server = serve(Path(bundle).resolve())
+    try:
+        with sync_playwright() as p:
+            browser = launch(p, chromium)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_port}/web/")
+            page.wait_for_function("!document.getElementById('query').disabled || "
+                                   "document.getElementById('status').textContent.length > 0", timeout=timeout_ms)
+            text = page.text_content("#status")
+            browser.close()
+    finally:
+        server.shutdown()
+    return text
+
+
 def find_chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):
@@ -144,7 +163,7 @@ def check(bundle, queries, query="book a flight to paris", screenshot=None, chro
                 first_ids, first_logits, worst = None, None, 0.0
                 py_times, python_labels = [], []
                 for q, row in zip(queries, out["rows"]):
-                    enc = clf.tokenizer.encode(predict.clean(q))
+                    enc = clf.tokenizer.encode(clf.prepare(q))
                     ids = [i for i, m in zip(enc.ids, enc.attention_mask) if m]
                     if ids != row["ids"] and first_ids is None:
                         first_ids = {"query": q, "page": row["ids"], "python": ids}
@@ -173,6 +192,80 @@ def check(bundle, queries, query="book a flight to paris", screenshot=None, chro
         server.shutdown()
     report["console_errors"] = errors
     return report
+
+
+TRANSFORMERS_JS = NODE_MODULES / "@huggingface" / "transformers" / "dist" / "transformers.min.js"
+TRANSFORMERS_JS_PAGE = """<!doctype html><meta charset="utf-8"><script type="module">
+import { pipeline, env, AutoTokenizer, AutoModelForSequenceClassification } from "./lib/transformers.min.js";
+env.allowLocalModels = true; env.allowRemoteModels = false; env.localModelPath = "./";
+env.backends.onnx.wasm.wasmPaths = new URL("./lib/ort/", location.href).href;
+env.backends.onnx.wasm.numThreads = 1;
+window.run = async (queries, dtype) => {
+  const classify = await pipeline("text-classification", "model", { dtype });
+  const labels = [];
+  for (const q of queries) labels.push((await classify(q))[0].label);
+  const tokenizer = await AutoTokenizer.from_pretrained("model");
+  const model = await AutoModelForSequenceClassification.from_pretrained("model", { dtype });
+  const logits = [];
+  for (const q of queries) logits.push(Array.from((await model(await tokenizer(q, { truncation: true }))).logits.data));
+  return { labels, logits };
+};
+window.ready = true;
+</script>"""
+
+
+def transformers_js(bundle, queries, chromium=None):
+    """The bundle loaded as a model folder by transformers.js (web/package.json's @huggingface/transformers, its own
+    onnxruntime-web WASM files, served on 127.0.0.1, nothing remote): its pipeline's top label and its model's
+    logits for each query, beside predict.py's (the model file and dtype the bundle's config.json names)."""
+    import tempfile
+
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    bundle = Path(bundle).resolve()
+    spec = importlib.util.spec_from_file_location("bundle_predict", bundle / "predict.py")
+    predict = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(predict)
+    clf = predict.TextClassifier(bundle, threads=1)
+    model_file = json.loads((bundle / "config.json").read_text())["edge"]["model_file"]
+    dtype = {"model_quantized.onnx": "q8", "model_q4.onnx": "q4", "model.onnx": "fp32"}[Path(model_file).name]
+    ort_dist = TRANSFORMERS_JS.parents[1] / "node_modules" / "onnxruntime-web" / "dist"
+    if not ort_dist.is_dir():
+        ort_dist = NODE_MODULES / "onnxruntime-web" / "dist"
+    with tempfile.TemporaryDirectory() as root:
+        root = Path(root)
+        (root / "lib").mkdir()
+        shutil.copy(TRANSFORMERS_JS, root / "lib")
+        (root / "lib" / "ort").symlink_to(ort_dist)
+        (root / "model").symlink_to(bundle)
+        (root / "index.html").write_text(TRANSFORMERS_JS_PAGE)
+        server, errors = serve(root), []
+        try:
+            with sync_playwright() as p:
+                browser = launch(p, chromium)
+                page = browser.new_page()
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
+                page.wait_for_function("window.ready === true", timeout=60_000)
+                out = page.evaluate("([qs, dtype]) => window.run(qs, dtype)", [queries, dtype])
+                browser.close()
+        finally:
+            server.shutdown()
+    python = [clf.classify([q])[0] for q in queries]       # one at a time, as the page runs them (int8 kernels
+    reference = [clf.logits([q])[0] for q in queries]      # quantize each batch's activations as a whole)
+    # transformers.js 4.3's truncation cuts the closing [SEP] off a text longer than max_length tokens (Python's
+    # tokenizers keep it): such texts are counted apart
+    truncated = [bool(clf.tokenizer.encode(clf.prepare(q)).overflowing) for q in queries]
+    diffs = [float(np.abs(np.asarray(js) - ref).max()) for js, ref, cut in zip(out["logits"], reference, truncated)
+             if not cut]
+    differ = [(q, a, b["top_label"], cut) for q, a, b, cut in zip(queries, out["labels"], python, truncated)
+              if a != b["top_label"]]
+    return {"queries": len(queries), "dtype": dtype, "model_file": model_file, "page_errors": errors,
+            "top_label_agree": len(queries) - len(differ), "truncated": sum(truncated),
+            "top_label_differ_untruncated": sum(not d[3] for d in differ), "max_abs_logit_diff_untruncated": max(diffs),
+            "first_disagreement": dict(zip(("query", "transformers.js", "predict.py", "truncated"), differ[0]))
+            if differ else None}
 
 
 def main(argv=None):

@@ -63,3 +63,42 @@ def run_notebook(name, env, parameters=None, out=None):
     finally:
         os.environ.clear()
         os.environ.update(old)
+
+
+@pytest.fixture(scope="session")
+def notebook_lib():
+    """The functions of notebook 2's shared and lib cells (write_bundle, model_card, ...), executed once."""
+    from nbcode import namespace
+    return namespace("distill", fp16=False, max_length=32)
+
+
+@pytest.fixture(scope="session")
+def bundles(assets, notebook_lib, tmp_path_factory):
+    """Edge bundles built in seconds from the tiny tokenizer: CLINC's 151 labels with `oos` at threshold 0.05, int8
+    and fp32, and a 3-label task without an out-of-scope label."""
+    root = tmp_path_factory.mktemp("bundles")
+    labels = tiny.hub_labels()
+    rows = json.loads(assets["data"].read_text())
+    train = [(t, label) for key in ("train", "oos_train") for t, label in rows[key][::3]]
+    csv_train = [(f"{w} please", label) for label, w in (("3", "card"), ("7", "flight"), ("10", "song")) for _ in range(3)]
+    return {"int8": tiny.make_bundle(notebook_lib, root / "int8", assets["base"], labels, train, "oos", 0.05),
+            "fp32": tiny.make_bundle(notebook_lib, root / "fp32", assets["base"], labels, train, "oos", 0.05, int8=False),
+            "no_oos": tiny.make_bundle(notebook_lib, root / "no_oos", assets["base"], ["3", "7", "10"], csv_train)}
+
+
+def browser_ready():
+    """None when the browser tests can run here (web/node_modules, Debian's chromium, playwright); else a skip, or in
+    CI a failure, naming what is missing."""
+    import web_check
+    problems = [p for p, ok in (("web/node_modules (cd web && npm ci --ignore-scripts; make test does it)",
+                                 (web_check.NODE_MODULES / "onnxruntime-web").is_dir()),
+                                ("Debian's chromium (apt install chromium; make test does it as root)",
+                                 web_check.find_chromium() is not None)) if not ok]
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        problems.append("playwright (requirements-test.txt)")
+    if problems:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser tests; missing: " + "; ".join(problems))
+        pytest.skip("browser test needs " + "; ".join(problems))

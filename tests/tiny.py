@@ -79,3 +79,62 @@ def make_csv_task(path, labels=(3, 10, 7), rows=(12, 12, 12), seed=0, sep=","):
         writer.writerow(["text", "label"])
         writer.writerows(lines)
     return Path(path)
+
+
+def make_bundle(ns, folder, base, labels, train, oos_label=None, threshold=None, int8=True, seed=0):
+    """An edge bundle in seconds, as notebook 2 writes it (its write_bundle and model_card; the repository's edge/
+    files): a 1-layer DistilBERT (hidden 32) on the tiny tokenizer, exported by Optimum, int8 (dynamic) or fp32.
+
+    `ns` is the notebook's namespace (nbcode.namespace). The model is trained for a few steps on `train`, (text,
+    label) pairs, so that its answers depend on the text (a random tiny model answers every text alike)."""
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+
+    folder = Path(folder)
+    work = folder.parent / (folder.name + ".work")
+    tok = AutoTokenizer.from_pretrained(base)
+    config = DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=1, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=64, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                              label2id={n: i for i, n in enumerate(labels)}, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    model = DistilBertForSequenceClassification(config).eval()
+    texts, ids = [t for t, _ in train], torch.tensor([labels.index(label) for _, label in train])
+    batch = {k: v for k, v in tok(texts, padding=True, return_tensors="pt").items() if k != "token_type_ids"}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-2)
+    model.train()
+    for _ in range(25):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(**batch).logits, ids).backward()
+        optimizer.step()
+    model.eval()
+    model.save_pretrained(work / "student")
+    tok.save_pretrained(work / "student")
+    ORTModelForSequenceClassification.from_pretrained(work / "student", export=True).save_pretrained(work / "fp32")
+    model_file = work / "fp32" / "model.onnx"
+    if int8:
+        model_file = work / "int8" / "model.onnx"
+        model_file.parent.mkdir(parents=True)
+        quantize_dynamic(str(work / "fp32" / "model.onnx"), str(model_file), weight_type=QuantType.QUInt8,
+                         per_channel=True, extra_options={"DefaultTensorType": 1})
+    stage = "ort_int8_dynamic" if int8 else "ort_fp32"
+    facts = {"name": f"tiny {stage}", "task": "CLINC150" if oos_label else "tickets", "labels": len(labels),
+             "stage": stage, "run_name": "tiny", "model_file": "onnx/" + ns["onnx_file_name"](stage), "size_mb": 0.1,
+             "accuracy": 0.5, "macro_f1": 0.4, "accuracy_thr": 0.55, "oos_label": oos_label, "threshold": threshold,
+             "latency_ms": 0.2, "threads": 1, "cpu": "test CPU", "dataset_id": "clinc/clinc_oos" if oos_label else None,
+             "dataset_config": "plus" if oos_label else None, "language": "en" if oos_label else None,
+             "base_model": "distilbert-base-uncased", "license": "apache-2.0", "repo": ".", "pruned_tokens": 0}
+    ns["write_bundle"](folder, model_file, tok, model.config,
+                       {"oos_label": oos_label, "threshold": threshold, "max_length": 32, "stage": stage,
+                        "run_name": "tiny", "oos_objective": "balanced"}, ns["model_card"](facts))
+    shutil.copy(REPO / "edge" / "predict.py", folder / "predict.py")
+    for name in ("index.html", "app.js"):
+        shutil.copy(REPO / "edge" / "web" / name, folder / "web" / name)
+    (folder / "requirements.txt").write_text("onnxruntime\ntokenizers\nnumpy\n")
+    (folder / "metrics.json").write_text(json.dumps({"stage": stage, "run_name": "tiny", "task": facts["task"],
+                                                     "test_accuracy": 0.5, "test_accuracy_thr": None}))
+    shutil.rmtree(work)
+    return folder
