@@ -8,8 +8,8 @@ as the notebook does, prints validation metrics only, and saves that epoch's val
 <out>/logits.npz. The test split is scored only by `--report --test`, meant to be run once, after every choice:
 
     for s in 42 1; do python scripts/kd_variants.py --seed $s --label-epochs 3 --out runs/label3_s$s \\
-        --data-file ../shared/data/clinc150/data_oos_plus.json & done; wait
-    python scripts/kd_variants.py --report runs --data-file ../shared/data/clinc150/data_oos_plus.json
+        --data-file data/clinc150/data_oos_plus.json.gz & done; wait
+    python scripts/kd_variants.py --report runs --data-file data/clinc150/data_oos_plus.json.gz
 
 Besides accuracy, in-scope accuracy and OOS recall, the report gives the OOS AUROC: how well a model ranks in-scope
 above out-of-scope queries by the log-odds of its most likely in-scope intent (threshold-free; `oos` is a trained
@@ -24,7 +24,7 @@ With --test each run's row also gets its test gap to the teacher with a paired-b
 test queries (the notebook's `paired_gap`); with --pool, when the runs under FOLDER are seeds of one setting, one
 more row gives their mean gap and its interval (`pooled_gap`, research/experiments.md part 8):
 
-    python scripts/kd_variants.py --report runs --test --pool --data-file ../shared/data/clinc150/data_oos_plus.json
+    python scripts/kd_variants.py --report runs --test --pool --data-file data/clinc150/data_oos_plus.json.gz
 
 --oos-match (part 9) adds, per student, one shift of its `oos` logit fitted without labels on validation, so that it
 predicts `oos` as often as the teacher there (`match_oos_bias`), that shift's cross-fitted effect on validation

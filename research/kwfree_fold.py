@@ -12,8 +12,8 @@ and students trained on that file (finetuning.ipynb, scripts/kd_variants.py) are
 queries: paraphrases that avoid their intent's usual words, on which the real validation split shows the student's
 test gap only faintly (research/experiments.md, part 6).
 
-    python scripts/kwfree_fold.py ../shared/data/clinc150/data_oos_plus.json fold/data_kwfree.json
-    python scripts/kwfree_fold.py ../shared/data/clinc150/data_oos_plus.json fold/data_novel.json --by novel
+    python scripts/kwfree_fold.py data/clinc150/data_oos_plus.json.gz fold/data_kwfree.json
+    python scripts/kwfree_fold.py data/clinc150/data_oos_plus.json.gz fold/data_novel.json --by novel
 """
 import argparse
 import json

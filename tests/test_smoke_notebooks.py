@@ -332,3 +332,39 @@ def test_a_csv_tasks_edge_bundle_answers_its_top_label(csv_task):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert all(r["label"] == r["top_label"] and r["label"] in ("3", "7", "10") for r in rows)
     assert "oos" not in (edge / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def book_setup(assets, tmp_path_factory):
+    """Both notebooks with profile=default, the book's setup (a BERT teacher, a DistilBERT student loaded from a
+    checkpoint), on stand-ins of those architectures: the tiny BERT as teacher_base and a 2-layer DistilBERT folder as
+    student_base; the teacher's config.json carries the Hub's CLINC150 label order. Epochs and benchmark sizes are
+    cut to the smoke profile's; every other knob is the default profile's."""
+    out = tmp_path_factory.mktemp("book")
+    student_base = tiny.make_tiny_distilbert(out / "tiny-distilbert", assets["base"])
+    env = {**smoke_env(assets, out), "FDQ_PROFILE": "default", "FDQ_RUN_NAME": "book",
+           "FDQ_STUDENT_BASE": str(student_base), "FDQ_MAX_LENGTH": "32"}
+    small = {"teacher_epochs": 1, "teacher_batch_size": 32}
+    assert run_notebook("finetuning.ipynb", env, small, out / "nb1.ipynb") is None
+    small = {"student_epochs": 1, "bench_queries": 16, "bench_warmup": 2, "bench_batch": 8, "calib_samples": 32,
+             "student_batch_size": 32}
+    error = run_notebook("distill_quantize_ort.ipynb", env, small, out / "nb2.ipynb")
+    assert error is None, error
+    return {"artifacts": out / "artifacts" / "book", "results": out / "results" / "book", "env": env}
+
+
+def test_the_books_setup_runs_end_to_end_with_a_distilbert_student_from_a_checkpoint(book_setup):
+    config = json.loads((book_setup["artifacts"] / "teacher" / "config.json").read_text())
+    assert config["model_type"] == "bert" and config["id2label"] == {str(i): n for i, n in enumerate(tiny.hub_labels())}
+    assert json.loads((book_setup["results"] / "teacher_metrics.json").read_text())["profile"] == "default"
+    info = json.loads((book_setup["results"] / "metrics.json").read_text())
+    assert info["student"]["base"].endswith("tiny-distilbert")
+    assert info["student"]["layers"] == [] and info["student"]["kd_alpha"] == 0.125
+    metrics = pd.read_csv(book_setup["results"] / "metrics.csv")
+    assert list(metrics["stage"]) == expected_stages(info) and metrics["final"].sum() == 1
+    student = json.loads((book_setup["artifacts"] / "student" / "config.json").read_text())
+    assert student["model_type"] == "distilbert" and student["n_layers"] == 2 and student["dim"] == 32
+    edge = book_setup["artifacts"] / "edge"
+    proc = subprocess.run([sys.executable, str(edge / "predict.py"), "--json", "book a flight"], env=book_setup["env"],
+                          capture_output=True, text=True, cwd=edge, timeout=120)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["label"] in config["id2label"].values(), proc.stderr

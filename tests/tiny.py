@@ -138,3 +138,18 @@ def make_bundle(ns, folder, base, labels, train, oos_label=None, threshold=None,
                                                      "test_accuracy": 0.5, "test_accuracy_thr": None}))
     shutil.rmtree(work)
     return folder
+
+
+def make_tiny_distilbert(folder, tokenizer_folder, dim=32, layers=2, seed=0):
+    """A stand-in for distilbert-base-uncased: a random 2-layer DistilBertModel (dim 32, 64 positions) saved as a
+    checkpoint folder with the tiny tokenizer (the student shares its teacher's tokenizer)."""
+    import torch
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_folder)
+    torch.manual_seed(seed)
+    config = DistilBertConfig(vocab_size=len(tok), dim=dim, n_layers=layers, n_heads=2, hidden_dim=2 * dim,
+                              max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    DistilBertModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return Path(folder)
