@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (see README):
 #   make run                 # install into .venv, then run both notebooks, profile cpu (results/cpu/, artifacts/cpu/)
-#   make test                # install into .venv, then the test suite (tiny offline models, a few minutes)
+#   make test                # install into .venv, then the linter and the test suite (what CI runs)
+#   make test-fast           # the tests that run no notebook and no browser (under 2 minutes)
 # Your own data: make run DATA=my_tickets.csv RUN=tickets   (any knob: ARGS="-p text_column body -p label_column team")
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ RUN ?= $(PROFILE)
 DATA ?=
 ARGS ?=
 
-.PHONY: install run run-offline shape-benchmark test strip web web-deps
+.PHONY: install lint run run-offline shape-benchmark test test-fast strip web web-deps
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-offline.txt requirements-test.txt
@@ -29,8 +30,18 @@ run: install web/node_modules/.package-lock.json
 # The former offline target: `make run` needs no Hub any more.
 run-offline: run
 
-test: install web-deps
+# Everything, as CI runs it (.ci/run): the linter, then every test (about 15 minutes on 2 cores).
+test: install web-deps lint
 	$(PY) -m pytest
+
+# While editing: the static, unit and bundle tests, no notebook run and no browser (under 2 minutes).
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+# ruff: lint and format check of the scripts, tests, edge/ files and both notebooks (ruff format . fixes the format).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The edge bundle's web page: the pinned browser libraries (web/package.json) copied into artifacts/$(RUN)/edge/web/vendor/
 web: install web-deps

@@ -11,6 +11,7 @@ emoji only, or longer than MAX_CHARS) gets a defined answer: the out-of-scope la
 task has one, else an error for that text alone. Typed special tokens ("[PAD]", "[MASK]") stay text. A missing or
 broken bundle file stops at load with a message naming the file and field (exit code 2), never a traceback.
 """
+
 import argparse
 import csv
 import io
@@ -26,9 +27,9 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 HERE = Path(__file__).resolve().parent
-MAX_CHARS = 20_000      # longer texts are refused like empty ones: the model would only see their first tokens
-CHUNK = 1024            # batch mode: texts read, classified and written at a time (memory stays flat)
-BATCH = 32              # texts per model call inside a chunk, sorted by length so that little padding is computed
+MAX_CHARS = 20_000  # longer texts are refused like empty ones: the model would only see their first tokens
+CHUNK = 1024  # batch mode: texts read, classified and written at a time (memory stays flat)
+BATCH = 32  # texts per model call inside a chunk, sorted by length so that little padding is computed
 INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
 
 
@@ -41,8 +42,10 @@ def clean(text):
     spaces and lone surrogates (undecodable bytes) into U+FFFD."""
     if text.isprintable():
         return text.strip()
-    return "".join(" " if cat in ("Cc", "Cf", "Zl", "Zp") else "\ufffd" if cat == "Cs" else c
-                   for c, cat in ((c, unicodedata.category(c)) for c in text)).strip()
+    return "".join(
+        " " if cat in ("Cc", "Cf", "Zl", "Zp") else "\ufffd" if cat == "Cs" else c
+        for c, cat in ((c, unicodedata.category(c)) for c in text)
+    ).strip()
 
 
 def check_threshold(value, what="the threshold"):
@@ -74,12 +77,15 @@ class TextClassifier:
         try:
             config = json.loads(config_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
-            raise BundleError(f"{config_file} is missing or broken ({type(err).__name__}: {err}); copy it again "
-                              "from the bundle.") from None
+            raise BundleError(
+                f"{config_file} is missing or broken ({type(err).__name__}: {err}); copy it again from the bundle."
+            ) from None
         self.labels, edge = self._labels(config, config_file), config.get("edge")
         if not isinstance(edge, dict):
-            raise BundleError(f"{config_file} has no \"edge\" section (the out-of-scope label, threshold, max_length "
-                              "and model file): it was not written by notebook 2; copy it again from the bundle.")
+            raise BundleError(
+                f'{config_file} has no "edge" section (the out-of-scope label, threshold, max_length '
+                "and model file): it was not written by notebook 2; copy it again from the bundle."
+            )
 
         def field(name, ok, expected):
             value = edge.get(name)
@@ -87,27 +93,40 @@ class TextClassifier:
                 raise BundleError(f"{config_file}: edge.{name} is {value!r}; it must be {expected}.")
             return value
 
-        self.threshold = field("threshold", lambda v: v is None or (type(v) in (int, float) and 0 <= v <= 1),
-                               "a number from 0 to 1, or null")
+        self.threshold = field(
+            "threshold",
+            lambda v: v is None or (type(v) in (int, float) and 0 <= v <= 1),
+            "a number from 0 to 1, or null",
+        )
         self.oos_label = field("oos_label", lambda v: v is None or v in self.labels, "null or one of the labels")
         positions = config.get("max_position_embeddings")
-        max_length = field("max_length", lambda v: type(v) is int and 2 <= v <= (positions or 1 << 20),
-                           f"a whole number from 2 to the model's {positions} positions")
-        model_file = field("model_file", lambda v: isinstance(v, str) and v.endswith(".onnx") and ".." not in v,
-                           "the ONNX file's path inside the bundle, such as onnx/model_quantized.onnx")
+        max_length = field(
+            "max_length",
+            lambda v: type(v) is int and 2 <= v <= (positions or 1 << 20),
+            f"a whole number from 2 to the model's {positions} positions",
+        )
+        model_file = field(
+            "model_file",
+            lambda v: isinstance(v, str) and v.endswith(".onnx") and ".." not in v,
+            "the ONNX file's path inside the bundle, such as onnx/model_quantized.onnx",
+        )
         try:
             self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         except Exception as err:
-            raise BundleError(f"{folder / 'tokenizer.json'} is missing or broken ({str(err)[:200]}); copy it again "
-                              "from the bundle.") from None
+            raise BundleError(
+                f"{folder / 'tokenizer.json'} is missing or broken ({str(err)[:200]}); copy it again from the bundle."
+            ) from None
         rows, vocab = config.get("vocab_size"), self.tokenizer.get_vocab_size()
         if type(rows) is int and vocab > rows:
-            raise BundleError(f"{folder / 'tokenizer.json'} has {vocab:,} tokens but the model's embedding has "
-                              f"{rows:,} rows ({config_file}: vocab_size): the two files come from different bundles.")
+            raise BundleError(
+                f"{folder / 'tokenizer.json'} has {vocab:,} tokens but the model's embedding has "
+                f"{rows:,} rows ({config_file}: vocab_size): the two files come from different bundles."
+            )
         pad_id = config.get("pad_token_id", 0)
         if type(pad_id) is not int or not 0 <= pad_id < min(vocab, rows or vocab):
-            raise BundleError(f"{config_file}: pad_token_id is {pad_id!r}; it must be a token id below "
-                              f"{min(vocab, rows or vocab):,}.")
+            raise BundleError(
+                f"{config_file}: pad_token_id is {pad_id!r}; it must be a token id below {min(vocab, rows or vocab):,}."
+            )
         self.tokenizer.enable_truncation(max_length=max_length)
         self.tokenizer.enable_padding(pad_id=pad_id, pad_token=self.tokenizer.id_to_token(pad_id) or "[PAD]")
         added = self.tokenizer.get_added_tokens_decoder()
@@ -121,28 +140,35 @@ class TextClassifier:
         try:
             self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         except Exception as err:
-            raise BundleError(f"{model} is missing or broken ({str(err).splitlines()[0][:200]}); copy it again "
-                              "from the bundle.") from None
+            raise BundleError(
+                f"{model} is missing or broken ({str(err).splitlines()[0][:200]}); copy it again from the bundle."
+            ) from None
         outputs = self.session.get_outputs()[0].shape[-1]
         if isinstance(outputs, int) and outputs != len(self.labels):
-            raise BundleError(f"{config_file} lists {len(self.labels)} labels but {model} answers {outputs}: the two "
-                              "files come from different bundles.")
+            raise BundleError(
+                f"{config_file} lists {len(self.labels)} labels but {model} answers {outputs}: the two "
+                "files come from different bundles."
+            )
         self.input_names = [i.name for i in self.session.get_inputs()]
         if "input_ids" not in self.input_names or set(self.input_names) - INPUTS:
-            raise BundleError(f"{model} takes the inputs {self.input_names}; predict.py feeds {sorted(INPUTS)} "
-                              "(input_ids at least): it is not a text classifier exported by notebook 2.")
+            raise BundleError(
+                f"{model} takes the inputs {self.input_names}; predict.py feeds {sorted(INPUTS)} "
+                "(input_ids at least): it is not a text classifier exported by notebook 2."
+            )
 
     @staticmethod
     def _labels(config, config_file):
         id2label = config.get("id2label") if isinstance(config, dict) else None
         if not isinstance(id2label, dict) or not id2label:
-            raise BundleError(f"{config_file} has no id2label (the label of each model output); copy it again "
-                              "from the bundle.")
+            raise BundleError(
+                f"{config_file} has no id2label (the label of each model output); copy it again from the bundle."
+            )
         try:
             labels = [id2label[str(i)] for i in range(len(id2label))]
         except KeyError as err:
-            raise BundleError(f"{config_file}: id2label lacks output {err.args[0]}; its keys must be 0 to "
-                              f"{len(id2label) - 1}.") from None
+            raise BundleError(
+                f"{config_file}: id2label lacks output {err.args[0]}; its keys must be 0 to {len(id2label) - 1}."
+            ) from None
         if not all(isinstance(label, str) and label for label in labels) or len(set(labels)) < len(labels):
             raise BundleError(f"{config_file}: id2label's labels must be distinct, non-empty strings.")
         return labels
@@ -157,19 +183,25 @@ class TextClassifier:
 
     def _nothing(self, text, encoding):
         """True when a text holds nothing to classify: empty, too long, or no token the model knows."""
-        return not text or len(text) > MAX_CHARS or all(
-            i in self.special or i in self.unknown for i, m in zip(encoding.ids, encoding.attention_mask) if m)
+        return (
+            not text
+            or len(text) > MAX_CHARS
+            or all(i in self.special or i in self.unknown for i, m in zip(encoding.ids, encoding.attention_mask) if m)
+        )
 
     def _run(self, encodings):
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.zeros_like(ids)}
+        feed = {
+            "input_ids": ids,
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.zeros_like(ids),
+        }
         return self.session.run(None, {k: feed[k] for k in self.input_names})[0]
 
     def logits(self, texts):
         """The model's logits for a list of texts (no nothing-to-classify check)."""
         texts = self._texts(texts)
-        return self._run(self.tokenizer.encode_batch([self.prepare(t)[:MAX_CHARS + 1] for t in texts]))
+        return self._run(self.tokenizer.encode_batch([self.prepare(t)[: MAX_CHARS + 1] for t in texts]))
 
     @staticmethod
     def _texts(texts):
@@ -186,13 +218,17 @@ class TextClassifier:
         "error": why} in its own row instead of stopping the others."""
         texts = [self.prepare(t) for t in self._texts(texts)]
         threshold = self.threshold if threshold is None else check_threshold(threshold)
-        encodings = self.tokenizer.encode_batch([t[:MAX_CHARS + 1] for t in texts])
+        encodings = self.tokenizer.encode_batch([t[: MAX_CHARS + 1] for t in texts])
         nothing = [self._nothing(t, e) for t, e in zip(texts, encodings)]
         out = [{"label": self.oos_label, "confidence": 0.0, "top_label": None} for _ in texts]
         for i in (i for i, n in enumerate(nothing) if n and self.oos_label is None):
-            out[i] = {"label": None, "confidence": 0.0, "top_label": None,
-                      "error": f"nothing to classify: the text is empty, holds no word the model knows, or is longer "
-                               f"than {MAX_CHARS:,} characters"}
+            out[i] = {
+                "label": None,
+                "confidence": 0.0,
+                "top_label": None,
+                "error": f"nothing to classify: the text is empty, holds no word the model knows, or is longer "
+                f"than {MAX_CHARS:,} characters",
+            }
         rows = [i for i, n in enumerate(nothing) if not n]
         if rows:
             logits = self._run([encodings[i] for i in rows]) if len(rows) < len(texts) else self._run(encodings)
@@ -201,8 +237,11 @@ class TextClassifier:
             tops = probs.argmax(-1)
             for i, top, p in zip(rows, tops.tolist(), probs[np.arange(len(rows)), tops].tolist()):
                 unsure = self.oos_label is not None and threshold is not None and p < threshold
-                out[i] = {"label": self.oos_label if unsure else self.labels[top], "confidence": round(p, 4),
-                          "top_label": self.labels[top]}
+                out[i] = {
+                    "label": self.oos_label if unsure else self.labels[top],
+                    "confidence": round(p, 4),
+                    "top_label": self.labels[top],
+                }
         return out
 
     def predict(self, texts, threshold=None):
@@ -217,6 +256,7 @@ class TextClassifier:
 
 
 # Batch mode: texts are read, classified and written a chunk at a time, so memory stays flat whatever the input's size.
+
 
 def read_texts(stream, kind, column):
     """(row number, text or None, error or None) for each row of a binary stream: plain text (one per line; blank
@@ -242,12 +282,16 @@ def read_texts(stream, kind, column):
                 continue
             yield (n, text, None) if isinstance(text, str) else (n, None, f"{column!r} is not a string")
         return
-    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""),
-                        delimiter="\t" if kind == "tsv" else ",")
+    reader = csv.reader(
+        io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""),
+        delimiter="\t" if kind == "tsv" else ",",
+    )
     header = next(reader, [])
     if column not in header:
-        raise BundleError(f"the {kind.upper()} input has no column {column!r} (its columns: "
-                          f"{', '.join(map(repr, header[:20]))}); name one with --text-column.")
+        raise BundleError(
+            f"the {kind.upper()} input has no column {column!r} (its columns: "
+            f"{', '.join(map(repr, header[:20]))}); name one with --text-column."
+        )
     at = header.index(column)
     for n, row in enumerate(reader, 1):
         if row:
@@ -270,7 +314,7 @@ def classify_chunk(clf, chunk, threshold):
     out = [None] * len(chunk)
     todo = sorted((i for i, (_, text, error) in enumerate(chunk) if error is None), key=lambda i: len(chunk[i][1]))
     for start in range(0, len(todo), BATCH):
-        batch = todo[start:start + BATCH]
+        batch = todo[start : start + BATCH]
         for i, answer in zip(batch, clf.classify([chunk[i][1] for i in batch], threshold)):
             out[i] = answer
     for i, (_, _, error) in enumerate(chunk):
@@ -304,10 +348,13 @@ class Writer:
             self.file.write(json.dumps({"row": n, **r}, ensure_ascii=False) + "\n")
         elif self.as_json:
             print(json.dumps({"text": text, **r}, ensure_ascii=False))
-        else:    # the echoed text is cleaned: a carriage return or escape code in it cannot fake an answer line
+        else:  # the echoed text is cleaned: a carriage return or escape code in it cannot fake an answer line
             shown = clean(text or "")[:200]
-            print(f"{r['label']!s:<24} {r['confidence']:.3f}  {shown}" if "error" not in r else
-                  f"{'(error)':<24} {0:.3f}  {shown}  [{r['error']}]")
+            print(
+                f"{r['label']!s:<24} {r['confidence']:.3f}  {shown}"
+                if "error" not in r
+                else f"{'(error)':<24} {0:.3f}  {shown}  [{r['error']}]"
+            )
 
     def close(self):
         if self.file:
@@ -351,11 +398,17 @@ def run(args, ap):
     if not done:
         ap.error("give at least one text, as arguments, on standard input or with --input FILE")
     seconds = time.perf_counter() - t0
-    print(f"predict.py: {done:,} texts in {seconds:.2f} s ({done / seconds:,.0f} per second, {1000 * seconds / done:.2f}"
-          f" ms per text, tokenisation included, {threads} thread(s))", file=sys.stderr)
+    print(
+        f"predict.py: {done:,} texts in {seconds:.2f} s ({done / seconds:,.0f} per second, {1000 * seconds / done:.2f}"
+        f" ms per text, tokenisation included, {threads} thread(s))",
+        file=sys.stderr,
+    )
     if failed:
-        print(f"predict.py: {failed:,} text(s) could not be classified, first {first_error}; every other answer "
-              "is written.", file=sys.stderr)
+        print(
+            f"predict.py: {failed:,} text(s) could not be classified, first {first_error}; every other answer "
+            "is written.",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
@@ -363,13 +416,21 @@ def run(args, ap):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Classify texts with the bundled model (labels in config.json).")
     ap.add_argument("texts", nargs="*", help="texts (default: one per line on standard input, or --input)")
-    ap.add_argument("--input", metavar="FILE", help="texts to classify: plain text (one per line), .csv, .tsv or "
-                    ".jsonl (the column or field --text-column); - for standard input")
+    ap.add_argument(
+        "--input",
+        metavar="FILE",
+        help="texts to classify: plain text (one per line), .csv, .tsv or "
+        ".jsonl (the column or field --text-column); - for standard input",
+    )
     ap.add_argument("--text-column", default="text", help="the CSV column or JSON field holding the text (text)")
-    ap.add_argument("--format", choices=["text", "csv", "tsv", "jsonl"], help="the input's format, if its name does "
-                    "not say it")
-    ap.add_argument("--output", metavar="FILE", help="write the answers here: .csv, else JSON Lines (row, label, "
-                    "confidence, top_label[, error])")
+    ap.add_argument(
+        "--format", choices=["text", "csv", "tsv", "jsonl"], help="the input's format, if its name does not say it"
+    )
+    ap.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the answers here: .csv, else JSON Lines (row, label, confidence, top_label[, error])",
+    )
     ap.add_argument("--json", action="store_true", help="print JSON lines on standard output")
     ap.add_argument("--threads", type=int, default=1, help="threads for the model (default 1)")
     ap.add_argument("--threshold", type=float, default=None, help="override the bundle's out-of-scope threshold")
@@ -386,7 +447,7 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except BrokenPipeError:         # `predict.py ... | head -1`: the reader left; end quietly
+    except BrokenPipeError:  # `predict.py ... | head -1`: the reader left; end quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     except KeyboardInterrupt:

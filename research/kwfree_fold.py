@@ -15,6 +15,7 @@ test gap only faintly (research/experiments.md, part 6).
     python scripts/kwfree_fold.py data/clinc150/data_oos_plus.json.gz fold/data_kwfree.json
     python scripts/kwfree_fold.py data/clinc150/data_oos_plus.json.gz fold/data_novel.json --by novel
 """
+
 import argparse
 import json
 import random
@@ -34,23 +35,24 @@ def novel_share(texts, names, words):
     per = defaultdict(Counter)
     for ws, name in zip(sets, names):
         per[name].update(ws)
-    return [0.0 if name == "oos" else sum(per[name][w] == 1 for w in ws) / max(1, len(ws))
-            for ws, name in zip(sets, names)]
+    return [
+        0.0 if name == "oos" else sum(per[name][w] == 1 for w in ws) / max(1, len(ws)) for ws, name in zip(sets, names)
+    ]
 
 
 def make_fold(data, per_intent=20, oos=50, seed=0, by="kwfree"):
-    nb = namespace("distill", fp16=False)      # the notebook's own rules (labels here are intent names)
+    nb = namespace("distill", fp16=False)  # the notebook's own rules (labels here are intent names)
     train = data["train"]
     texts, names = [t for t, _ in train], [n for _, n in train]
     rng = random.Random(seed)
-    if by == "kwfree":      # eligible: keyword-free; drawn at random
+    if by == "kwfree":  # eligible: keyword-free; drawn at random
         eligible = keyword_free(texts, names, nb["intent_keywords"](texts, names), nb["query_words"]).tolist()
-        pick = lambda rows: rng.sample(rows, min(per_intent, len(rows)))      # noqa: E731
-    elif by == "novel":     # eligible: at least one word of its own; the most novel first, ties at random
+        pick = lambda rows: rng.sample(rows, min(per_intent, len(rows)))  # noqa: E731
+    elif by == "novel":  # eligible: at least one word of its own; the most novel first, ties at random
         share = novel_share(texts, names, nb["query_words"])
         tie = [rng.random() for _ in texts]
         eligible = [v > 0 for v in share]
-        pick = lambda rows: sorted(rows, key=lambda i: (-share[i], tie[i]))[:per_intent]      # noqa: E731
+        pick = lambda rows: sorted(rows, key=lambda i: (-share[i], tie[i]))[:per_intent]  # noqa: E731
     else:
         raise ValueError(f"by={by!r}: choose 'kwfree' or 'novel'")
     rows = defaultdict(list)
@@ -59,10 +61,14 @@ def make_fold(data, per_intent=20, oos=50, seed=0, by="kwfree"):
             rows[names[i]].append(i)
     held = {i for name in sorted(rows) for i in pick(rows[name])}
     oos_held = set(rng.sample(range(len(data["oos_train"])), min(oos, len(data["oos_train"]))))
-    return {"train": [q for i, q in enumerate(train) if i not in held],
-            "oos_train": [q for i, q in enumerate(data["oos_train"]) if i not in oos_held],
-            "val": [train[i] for i in sorted(held)], "oos_val": [data["oos_train"][i] for i in sorted(oos_held)],
-            "test": data["test"], "oos_test": data["oos_test"]}
+    return {
+        "train": [q for i, q in enumerate(train) if i not in held],
+        "oos_train": [q for i, q in enumerate(data["oos_train"]) if i not in oos_held],
+        "val": [train[i] for i in sorted(held)],
+        "oos_val": [data["oos_train"][i] for i in sorted(oos_held)],
+        "test": data["test"],
+        "oos_test": data["oos_test"],
+    }
 
 
 def main(argv=None):

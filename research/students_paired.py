@@ -6,15 +6,27 @@ artifacts/data/: the CSV of scripts/make_domains_csv.py and CLINC150's data_smal
 
     python research/students_paired.py
 """
-import sys, json, numpy as np, torch
+
+import json
+import sys
 from pathlib import Path
+
+import numpy as np
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from nbcode import namespace
-from transformers import AutoTokenizer, AutoModelForSequenceClassification
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
 torch.set_num_threads(2)
-for run, kw in (("domains", dict(data_file=str(REPO / "artifacts/data/clinc_domains.csv"), validation_share=0.1333, test_share=0.2)),
-                ("cpu-small", dict(data_file=str(REPO / "artifacts/data/data_small.json")))):
+for run, kw in (
+    (
+        "domains",
+        dict(data_file=str(REPO / "artifacts/data/clinc_domains.csv"), validation_share=0.1333, test_share=0.2),
+    ),
+    ("cpu-small", dict(data_file=str(REPO / "artifacts/data/data_small.json"))),
+):
     tok = AutoTokenizer.from_pretrained(REPO / f"artifacts/{run}/teacher")
     ns = namespace("distill", fp16=False, max_length=64, tokenizer=tok, DEVICE="cpu")
     data, task = ns["load_task"](**kw)
@@ -26,12 +38,19 @@ for run, kw in (("domains", dict(data_file=str(REPO / "artifacts/data/clinc_doma
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), 128):
-                enc = tok(texts[i:i+128], padding=True, truncation=True, max_length=64, return_tensors="pt")
-                out.append(m(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.argmax(-1).numpy())
+                enc = tok(texts[i : i + 128], padding=True, truncation=True, max_length=64, return_tensors="pt")
+                out.append(
+                    m(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.argmax(-1).numpy()
+                )
         preds[name] = np.concatenate(out)
     acc = {k: float((v == y).mean()) for k, v in preds.items()}
     gap = ns["paired_gap"](y, preds["student_ce"], preds["student"], 2000, 42, ("student_ce", "distilled"))
-    out = {"run": run, "data": kw, "test_accuracy": acc | {"distilled": acc.pop("student")},
-           "distilled_minus_student_ce": gap, "method": "paired bootstrap over the test queries, 2,000 rounds, seed 42"}
+    out = {
+        "run": run,
+        "data": kw,
+        "test_accuracy": acc | {"distilled": acc.pop("student")},
+        "distilled_minus_student_ce": gap,
+        "method": "paired bootstrap over the test queries, 2,000 rounds, seed 42",
+    }
     (REPO / "results" / run / "distilled_vs_student_ce.json").write_text(json.dumps(out, indent=2) + "\n")
     print(run, out)

@@ -1,5 +1,6 @@
 """What scripts/kd_search.py and scripts/kd_variants.py share: the options of a student run, loading the teacher and
 the data through the notebook's own cells (scripts/nbcode.py), and building the student as the notebook does."""
+
 import json
 from pathlib import Path
 
@@ -12,12 +13,16 @@ def add_student_options(ap):
     ap.add_argument("--teacher", default=str(REPO / "artifacts" / "cpu" / "teacher"), help="teacher folder")
     ap.add_argument("--data-file", help="CLINC150 in the authors' format (else the Hub's clinc/clinc_oos plus)")
     ap.add_argument("--layers", default="1,3,5", help="teacher layers copied into the student")
-    ap.add_argument("--label-epochs", type=int, default=0, help="last epochs on the labels alone (the notebook's kd_label_epochs)")
+    ap.add_argument(
+        "--label-epochs", type=int, default=0, help="last epochs on the labels alone (the notebook's kd_label_epochs)"
+    )
     ap.add_argument("--freeze-embeddings", action="store_true", help="the notebook's student_freeze_embeddings")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup-ratio", type=float, default=0.0, help="the notebook's student_warmup_ratio")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-length", type=int, default=None, help="default: the teacher's own (teacher_metrics.json), else 64")
+    ap.add_argument(
+        "--max-length", type=int, default=None, help="default: the teacher's own (teacher_metrics.json), else 64"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=42)
 
@@ -41,8 +46,11 @@ def clinc_namespace(**globals_):
     column, as the scripts were written for."""
     ns = namespace("distill", **globals_)
     ns["clinc_metrics"] = lambda y, p: {k: v for k, v in ns["task_metrics"](y, p, 42).items() if k != "macro_f1"}
-    ns["load_clinc"] = lambda data_file: ns["load_task"](data_file=data_file)[0].rename_column("label", "intent") \
-        if data_file else ns["load_task"]("clinc/clinc_oos", "plus", label_column="intent")[0].rename_column("label", "intent")
+    ns["load_clinc"] = lambda data_file: (
+        ns["load_task"](data_file=data_file)[0].rename_column("label", "intent")
+        if data_file
+        else ns["load_task"]("clinc/clinc_oos", "plus", label_column="intent")[0].rename_column("label", "intent")
+    )
     return ns
 
 
@@ -71,12 +79,15 @@ def new_student(ns, teacher, args):
     if getattr(args, "init_from", None):
         tc = teacher.config
         source = AutoModelForSequenceClassification.from_pretrained(
-            args.init_from, num_labels=tc.num_labels, id2label=dict(tc.id2label), label2id=dict(tc.label2id))
+            args.init_from, num_labels=tc.num_labels, id2label=dict(tc.id2label), label2id=dict(tc.label2id)
+        )
         if not hasattr(source, "bert") or source.config.vocab_size != tc.vocab_size:
-            raise SystemExit(f"--init-from {args.init_from}: a {source.config.model_type} model with "
-                             f"{source.config.vocab_size} tokens; the student reads the teacher's tokenizer "
-                             f"({tc.vocab_size} tokens), so give a BERT with the teacher's vocabulary "
-                             "(e.g. the model the teacher was fine-tuned from).")
+            raise SystemExit(
+                f"--init-from {args.init_from}: a {source.config.model_type} model with "
+                f"{source.config.vocab_size} tokens; the student reads the teacher's tokenizer "
+                f"({tc.vocab_size} tokens), so give a BERT with the teacher's vocabulary "
+                "(e.g. the model the teacher was fine-tuned from)."
+            )
     student = ns["student_from_teacher"](source, [int(x) for x in args.layers.split(",")])
     if args.freeze_embeddings:
         ns["freeze_embeddings"](student)

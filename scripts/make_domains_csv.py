@@ -5,9 +5,11 @@ out-of-scope rows, no split column (the notebooks split validation and test off 
 It is the "someone else's CSV" example of the README: the authors' data_full.json (every in-scope query of
 train, val and test, 22,500 in all) and domains.json (which intents make up each domain). The CSV is not committed.
 
-    python scripts/make_domains_csv.py path/to/oos-eval/data /tmp/clinc_domains.csv   # the authors' folder (clinc/oos-eval)
+    # DATA: the authors' data folder (github.com/clinc/oos-eval)
+    python scripts/make_domains_csv.py DATA /tmp/clinc_domains.csv
     make run DATA=/tmp/clinc_domains.csv RUN=domains ARGS="-p validation_share 0.1333 -p test_share 0.2"
 """
+
 import argparse
 import csv
 import json
@@ -18,8 +20,11 @@ def domain_rows(folder):
     """[(text, domain)] for every in-scope query of data_full.json, in the file's order (train, val, test)."""
     folder = Path(folder)
     full = json.loads((folder / "data_full.json").read_text())
-    domain_of = {intent: domain for domain, intents in json.loads((folder / "domains.json").read_text()).items()
-                 for intent in intents}
+    domain_of = {
+        intent: domain
+        for domain, intents in json.loads((folder / "domains.json").read_text()).items()
+        for intent in intents
+    }
     return [(text, domain_of[intent]) for key in ("train", "val", "test") for text, intent in full[key]]
 
 

@@ -1,4 +1,5 @@
 """Load code cells of the notebooks by tag, so that tests and scripts use the notebooks' own functions."""
+
 import json
 from pathlib import Path
 
@@ -21,5 +22,5 @@ def namespace(notebook, tags=("shared", "lib"), **globals_):
     for cell in nb["cells"]:
         if cell["cell_type"] == "code" and set(tags) & set(cell.get("metadata", {}).get("tags", [])):
             exec(compile("".join(cell["source"]), f"<{notebook} cell>", "exec"), ns)
-            ns.update(globals_)   # a cell must not undo what the test pinned
+            ns.update(globals_)  # a cell must not undo what the test pinned
     return ns

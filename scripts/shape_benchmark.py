@@ -11,6 +11,7 @@ threads and CPU. Writes results/shape-bert-base/metrics.csv and metrics.json.
 
 The tokenizer only has to be bert-base-uncased's WordPiece vocabulary (all-MiniLM-L6-v2 ships the same one).
 """
+
 import argparse
 import json
 import sys
@@ -22,8 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from nbcode import namespace  # noqa: E402
 
-BOOK = {"latency_speedup": 5.9, "size_reduction": 6.5,
-        "source": "NLP with Transformers ch. 8: bert-base 54.2 ms / 418 MB -> DistilBERT ORT int8 9.24 ms / 64 MB"}
+BOOK = {
+    "latency_speedup": 5.9,
+    "size_reduction": 6.5,
+    "source": "NLP with Transformers ch. 8: bert-base 54.2 ms / 418 MB -> DistilBERT ORT int8 9.24 ms / 64 MB",
+}
 
 
 def main(argv=None):
@@ -42,14 +46,20 @@ def main(argv=None):
     import onnx
     import pandas as pd
     import torch
-    from transformers import (AutoTokenizer, BertConfig, BertForSequenceClassification, DistilBertConfig,
-                              DistilBertForSequenceClassification)
+    from transformers import (
+        AutoTokenizer,
+        BertConfig,
+        BertForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
 
-    ns = namespace("distill", fp16=False, max_length=args.max_length,
-                   tokenizer=AutoTokenizer.from_pretrained(args.tokenizer))
+    ns = namespace(
+        "distill", fp16=False, max_length=args.max_length, tokenizer=AutoTokenizer.from_pretrained(args.tokenizer)
+    )
     labels = dict(enumerate(ns["CLINC_LABELS"]))
     test_texts = list(ns["load_clinc_file"](args.data_file)[0]["test"]["text"])
-    queries = [test_texts[i] for i in np.random.default_rng(args.seed).permutation(len(test_texts))[:args.queries]]
+    queries = [test_texts[i] for i in np.random.default_rng(args.seed).permutation(len(test_texts))[: args.queries]]
     out, work = Path(args.out), Path(tempfile.mkdtemp(prefix="shape-"))
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -59,18 +69,28 @@ def main(argv=None):
 
     def bench(stage):
         t0 = time.perf_counter()
-        row = {"stage": stage.name, "runtime": stage.runtime, "size_mb": ns["file_size_mb"](stage.files),
-               "params": stage.params, **ns["time_stage"](stage, queries, args.warmup, 32, args.threads)}
+        row = {
+            "stage": stage.name,
+            "runtime": stage.runtime,
+            "size_mb": ns["file_size_mb"](stage.files),
+            "params": stage.params,
+            **ns["time_stage"](stage, queries, args.warmup, 32, args.threads),
+        }
         rows.append(row)
-        print(f"{stage.name:>18}: {row['latency_mean_ms']:.2f} ms, {row['size_mb']:.1f} MiB "
-              f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+        print(
+            f"{stage.name:>18}: {row['latency_mean_ms']:.2f} ms, {row['size_mb']:.1f} MiB "
+            f"[{time.perf_counter() - t0:.0f} s]",
+            flush=True,
+        )
         return row
 
     def saved(model, name):
         torch.save(model.state_dict(), work / f"{name}.pt")
         return [work / f"{name}.pt"]
 
-    bench(ns["pytorch_stage"]("teacher", bert, saved(bert, "teacher"), ("input_ids", "attention_mask", "token_type_ids")))
+    bench(
+        ns["pytorch_stage"]("teacher", bert, saved(bert, "teacher"), ("input_ids", "attention_mask", "token_type_ids"))
+    )
     n_params = sum(p.numel() for p in distil.parameters())
     bench(ns["pytorch_stage"]("distilled", distil, saved(distil, "distilled")))
     q = torch.ao.quantization.quantize_dynamic(distil, {torch.nn.Linear}, dtype=torch.qint8)
@@ -88,10 +108,15 @@ def main(argv=None):
     opt = {}
     for level in (1, 2, 99):
         ORTOptimizer.from_pretrained(work / "fp32").optimize(
-            save_dir=work / f"O{level}", optimization_config=OptimizationConfig(optimization_level=level))
+            save_dir=work / f"O{level}", optimization_config=OptimizationConfig(optimization_level=level)
+        )
         path = next((work / f"O{level}").glob("*.onnx"))
-        opt[level] = (path, ns["time_stage"](ns["onnx_stage"](f"O{level}", path, n_params, args.threads),
-                                             queries[:100], 10, 32, args.threads)["latency_mean_ms"])
+        opt[level] = (
+            path,
+            ns["time_stage"](
+                ns["onnx_stage"](f"O{level}", path, n_params, args.threads), queries[:100], 10, 32, args.threads
+            )["latency_mean_ms"],
+        )
     best = min(opt, key=lambda k: opt[k][1])
     notes["ort_opt_level"] = f"O{best}"
     bench(ns["onnx_stage"]("ort_opt", opt[best][0], n_params, args.threads))
@@ -99,9 +124,15 @@ def main(argv=None):
     preset = getattr(AutoQuantizationConfig, isa)(is_static=False, per_channel=True)
     for per_channel, name in ((True, "ort_int8_dynamic"), (False, "ort_int8_dynamic_per_tensor")):
         path = work / f"{name}.onnx"
-        quantize_dynamic(opt[best][0], path, per_channel=per_channel, reduce_range=preset.reduce_range,
-                         weight_type=preset.weights_dtype, op_types_to_quantize=list(preset.operators_to_quantize),
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            opt[best][0],
+            path,
+            per_channel=per_channel,
+            reduce_range=preset.reduce_range,
+            weight_type=preset.weights_dtype,
+            op_types_to_quantize=list(preset.operators_to_quantize),
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
         bench(ns["onnx_stage"](name, path, n_params, args.threads))
 
     class Calib:
@@ -113,9 +144,17 @@ def main(argv=None):
             return None if batch is None else {k: v for k, v in batch.items() if k != "token_type_ids"}
 
     static = work / "ort_int8_static.onnx"
-    quantize_static(opt[best][0], static, Calib(test_texts[-64:]), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                    extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_static(
+        opt[best][0],
+        static,
+        Calib(test_texts[-64:]),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
     bench(ns["onnx_stage"]("ort_int8_static", static, n_params, args.threads))
 
     table = pd.DataFrame(rows)
@@ -123,14 +162,27 @@ def main(argv=None):
     table["latency_speedup"] = teacher["latency_mean_ms"] / table["latency_mean_ms"]
     table["size_reduction"] = teacher["size_mb"] / table["size_mb"]
     table.to_csv(out / "metrics.csv", index=False)
-    info = {"what": "latency and size only: random weights, no accuracy", "teacher": "bert-base-uncased config",
-            "student": "distilbert-base-uncased config", "queries": len(queries), "warmup": args.warmup,
-            "threads": args.threads, "max_length": args.max_length, "machine": ns["cpu_description"](),
-            "versions": ns["library_versions"](), "int8_preset": isa, "book": BOOK, **notes,
-            "latency": "model only, batch 1, tokenisation excluded"}
+    info = {
+        "what": "latency and size only: random weights, no accuracy",
+        "teacher": "bert-base-uncased config",
+        "student": "distilbert-base-uncased config",
+        "queries": len(queries),
+        "warmup": args.warmup,
+        "threads": args.threads,
+        "max_length": args.max_length,
+        "machine": ns["cpu_description"](),
+        "versions": ns["library_versions"](),
+        "int8_preset": isa,
+        "book": BOOK,
+        **notes,
+        "latency": "model only, batch 1, tokenisation excluded",
+    }
     (out / "metrics.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
-    print(table[["stage", "latency_mean_ms", "latency_p50_ms", "size_mb", "latency_speedup", "size_reduction"]]
-          .to_string(index=False))
+    print(
+        table[["stage", "latency_mean_ms", "latency_p50_ms", "size_mb", "latency_speedup", "size_reduction"]].to_string(
+            index=False
+        )
+    )
     return 0
 
 

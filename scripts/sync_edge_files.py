@@ -7,6 +7,7 @@ copy differs.
 
     python scripts/sync_edge_files.py
 """
+
 import json
 import re
 import sys

@@ -8,6 +8,7 @@ logits within 1e-4, the same answers for texts with nothing to classify, and no 
     python scripts/web_check.py artifacts/cpu/edge --data-file data/clinc150/data_oos_plus.json.gz --queries 200
     python scripts/web_check.py artifacts/cpu/edge --screenshot results/cpu/web_page.png
 """
+
 import argparse
 import functools
 import gzip
@@ -21,16 +22,33 @@ import threading
 import time
 from pathlib import Path
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-BAD_INPUTS = {"empty": "", "blank": "   \t ", "emoji only": "\U0001F600\U0001F680", "100,000 characters": "a" * 100_000,
-              "control characters only": "\x00\x07\x1b\u200b"}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BAD_INPUTS = {
+    "empty": "",
+    "blank": "   \t ",
+    "emoji only": "\U0001f600\U0001f680",
+    "100,000 characters": "a" * 100_000,
+    "control characters only": "\x00\x07\x1b\u200b",
+}
 
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_MODULES = REPO / "web" / "node_modules"
-VENDOR_FILES = ["onnxruntime-web/dist/ort.wasm.min.mjs", "onnxruntime-web/dist/ort-wasm-simd-threaded.mjs",
-                "onnxruntime-web/dist/ort-wasm-simd-threaded.wasm", "@huggingface/tokenizers/dist/tokenizers.min.mjs"]
+VENDOR_FILES = [
+    "onnxruntime-web/dist/ort.wasm.min.mjs",
+    "onnxruntime-web/dist/ort-wasm-simd-threaded.mjs",
+    "onnxruntime-web/dist/ort-wasm-simd-threaded.wasm",
+    "@huggingface/tokenizers/dist/tokenizers.min.mjs",
+]
 
 
 def copy_vendor(bundle):
@@ -55,6 +73,7 @@ def launch(playwright, chromium=None):
 def file_url_message(bundle, chromium=None):
     """What the page says when opened as a file (file://), where browsers block loading the model."""
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = launch(p, chromium)
         page = browser.new_page()
@@ -69,14 +88,18 @@ def load_message(bundle, chromium=None, timeout_ms=90_000):
     """What the page at <bundle>/web/ says once it has loaded or given up: '' when it is ready for queries, else the
     error it shows (a bundle whose files disagree, libraries that cannot be loaded)."""
     from playwright.sync_api import sync_playwright
+
     server = serve(Path(bundle).resolve())
     try:
         with sync_playwright() as p:
             browser = launch(p, chromium)
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{server.server_port}/web/")
-            page.wait_for_function("!document.getElementById('query').disabled || "
-                                   "document.getElementById('status').textContent.length > 0", timeout=timeout_ms)
+            page.wait_for_function(
+                "!document.getElementById('query').disabled || "
+                "document.getElementById('status').textContent.length > 0",
+                timeout=timeout_ms,
+            )
             text = page.text_content("#status")
             browser.close()
     finally:
@@ -96,10 +119,11 @@ def test_queries(data_file, n):
     in-scope ones), or None."""
     if not data_file:
         return None
-    raw = json.loads(gzip.decompress(Path(data_file).read_bytes()) if str(data_file).endswith(".gz")
-                     else Path(data_file).read_text())
+    raw = json.loads(
+        gzip.decompress(Path(data_file).read_bytes()) if str(data_file).endswith(".gz") else Path(data_file).read_text()
+    )
     oos = raw.get("oos_test", [])
-    rows = [t for pair in zip(raw["test"], oos) for t, _ in pair] + [t for t, _ in raw["test"][len(oos):]]
+    rows = [t for pair in zip(raw["test"], oos) for t, _ in pair] + [t for t, _ in raw["test"][len(oos) :]]
     return rows[:n]
 
 
@@ -144,22 +168,31 @@ def check(bundle, queries, query="book a flight to paris", screenshot=None, chro
                 page.screenshot(path=str(screenshot), full_page=True)
             report["bad_inputs"] = {}
             for name, text in BAD_INPUTS.items():
-                shown = page.evaluate("async (t) => { const api = await window.fdq; try { return await api.predict(t); }"
-                                      " catch (e) { return {error: e.message}; } }", text)
+                shown = page.evaluate(
+                    "async (t) => { const api = await window.fdq; try { return await api.predict(t); }"
+                    " catch (e) { return {error: e.message}; } }",
+                    text,
+                )
                 try:
                     expected = clf.predict([text])[0]
                 except predict.BundleError as err:
                     expected = {"error": str(err)}
-                report["bad_inputs"][name] = {"page": {k: shown.get(k) for k in ("label", "confidence", "error")},
-                                              "predict.py": {k: expected.get(k) for k in ("label", "confidence", "error")}}
+                report["bad_inputs"][name] = {
+                    "page": {k: shown.get(k) for k in ("label", "confidence", "error")},
+                    "predict.py": {k: expected.get(k) for k in ("label", "confidence", "error")},
+                }
             if queries:
-                out = page.evaluate("""async (qs) => { const api = await window.fdq; const rows = [];
+                out = page.evaluate(
+                    """async (qs) => { const api = await window.fdq; const rows = [];
                     for (const q of qs) { const ids = api.encode(q); rows.push({ids, logits: await api.logits(ids)}); }
                     const times = [], labels = [];
                     for (const q of qs) { const t0 = performance.now(); const r = await api.predict(q);
                                           times.push(performance.now() - t0); labels.push(r.label); }
-                    return {rows, times, labels}; }""", queries)
+                    return {rows, times, labels}; }""",
+                    queries,
+                )
                 import numpy as np
+
                 first_ids, first_logits, worst = None, None, 0.0
                 py_times, python_labels = [], []
                 for q, row in zip(queries, out["rows"]):
@@ -179,14 +212,21 @@ def check(bundle, queries, query="book a flight to paris", screenshot=None, chro
                     python_labels.append(clf.predict([q])[0]["label"])
                     py_times.append(1000 * (time.perf_counter() - t1))
                 differ = [(q, a, b) for q, a, b in zip(queries, out["labels"], python_labels) if a != b]
-                report["parity"] = {"queries": len(queries), "first_token_id_mismatch": first_ids,
-                                    "first_logit_mismatch": first_logits, "max_abs_logit_diff": worst,
-                                    "answers_differ": len(differ),
-                                    "first_answer_mismatch": dict(zip(("query", "page", "predict.py"), differ[0])) if differ else None}
+                report["parity"] = {
+                    "queries": len(queries),
+                    "first_token_id_mismatch": first_ids,
+                    "first_logit_mismatch": first_logits,
+                    "max_abs_logit_diff": worst,
+                    "answers_differ": len(differ),
+                    "first_answer_mismatch": dict(zip(("query", "page", "predict.py"), differ[0])) if differ else None,
+                }
                 page_ms, py_ms = statistics.mean(out["times"]), statistics.mean(py_times)
-                report["per_query_ms"] = {"page_wasm_1_thread": round(page_ms, 3), "predict_py_1_thread": round(py_ms, 3),
-                                          "ratio": round(page_ms / py_ms, 2),
-                                          "page_p95": round(sorted(out["times"])[int(0.95 * len(out["times"])) - 1], 3)}
+                report["per_query_ms"] = {
+                    "page_wasm_1_thread": round(page_ms, 3),
+                    "predict_py_1_thread": round(py_ms, 3),
+                    "ratio": round(page_ms / py_ms, 2),
+                    "page_p95": round(sorted(out["times"])[int(0.95 * len(out["times"])) - 1], 3),
+                }
             browser.close()
     finally:
         server.shutdown()
@@ -252,40 +292,63 @@ def transformers_js(bundle, queries, chromium=None):
                 browser.close()
         finally:
             server.shutdown()
-    python = [clf.classify([q])[0] for q in queries]       # one at a time, as the page runs them (int8 kernels
-    reference = [clf.logits([q])[0] for q in queries]      # quantize each batch's activations as a whole)
+    python = [clf.classify([q])[0] for q in queries]  # one at a time, as the page runs them (int8 kernels
+    reference = [clf.logits([q])[0] for q in queries]  # quantize each batch's activations as a whole)
     # transformers.js 4.3's truncation cuts the closing [SEP] off a text longer than max_length tokens (Python's
     # tokenizers keep it): such texts are counted apart
     truncated = [bool(clf.tokenizer.encode(clf.prepare(q)).overflowing) for q in queries]
-    diffs = [float(np.abs(np.asarray(js) - ref).max()) for js, ref, cut in zip(out["logits"], reference, truncated)
-             if not cut]
-    differ = [(q, a, b["top_label"], cut) for q, a, b, cut in zip(queries, out["labels"], python, truncated)
-              if a != b["top_label"]]
-    return {"queries": len(queries), "dtype": dtype, "model_file": model_file, "page_errors": errors,
-            "top_label_agree": len(queries) - len(differ), "truncated": sum(truncated),
-            "top_label_differ_untruncated": sum(not d[3] for d in differ), "max_abs_logit_diff_untruncated": max(diffs),
-            "first_disagreement": dict(zip(("query", "transformers.js", "predict.py", "truncated"), differ[0]))
-            if differ else None}
+    diffs = [
+        float(np.abs(np.asarray(js) - ref).max())
+        for js, ref, cut in zip(out["logits"], reference, truncated)
+        if not cut
+    ]
+    differ = [
+        (q, a, b["top_label"], cut)
+        for q, a, b, cut in zip(queries, out["labels"], python, truncated)
+        if a != b["top_label"]
+    ]
+    return {
+        "queries": len(queries),
+        "dtype": dtype,
+        "model_file": model_file,
+        "page_errors": errors,
+        "top_label_agree": len(queries) - len(differ),
+        "truncated": sum(truncated),
+        "top_label_differ_untruncated": sum(not d[3] for d in differ),
+        "max_abs_logit_diff_untruncated": max(diffs),
+        "first_disagreement": dict(zip(("query", "transformers.js", "predict.py", "truncated"), differ[0]))
+        if differ
+        else None,
+    }
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundle", help="the edge bundle folder (artifacts/<run>/edge), with web/ inside")
-    ap.add_argument("--data-file", help="a CLINC150-format file whose test queries are checked (e.g. data/clinc150/...)")
+    ap.add_argument(
+        "--data-file", help="a CLINC150-format file whose test queries are checked (e.g. data/clinc150/...)"
+    )
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--query", default="book a flight to paris", help="the query typed into the page")
     ap.add_argument("--screenshot", help="save a screenshot of the page here (PNG)")
-    ap.add_argument("--vendor", action="store_true", help="only copy the libraries into <bundle>/web/vendor/ and say "
-                    "how to serve the page (make web)")
+    ap.add_argument(
+        "--vendor",
+        action="store_true",
+        help="only copy the libraries into <bundle>/web/vendor/ and say how to serve the page (make web)",
+    )
     args = ap.parse_args(argv)
     if args.vendor:
         vendor = copy_vendor(args.bundle)
-        print(f"Copied {len(VENDOR_FILES)} library files to {vendor}. Serve the page:\n  cd {args.bundle} && "
-              "python3 -m http.server 8000\nthen open http://localhost:8000/web/")
+        print(
+            f"Copied {len(VENDOR_FILES)} library files to {vendor}. Serve the page:\n  cd {args.bundle} && "
+            "python3 -m http.server 8000\nthen open http://localhost:8000/web/"
+        )
         return 0
     if not (Path(args.bundle) / "web" / "vendor").is_dir():
-        print(f"{args.bundle}/web/vendor/ is missing: run `make web RUN=<run>` first (it copies the pinned libraries).",
-              file=sys.stderr)
+        print(
+            f"{args.bundle}/web/vendor/ is missing: run `make web RUN=<run>` first (it copies the pinned libraries).",
+            file=sys.stderr,
+        )
         return 2
     report = check(args.bundle, test_queries(args.data_file, args.queries), args.query, args.screenshot)
     print(json.dumps(report, indent=2, ensure_ascii=False))

@@ -1,6 +1,5 @@
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import tiny  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("HF_HUB_OFFLINE", "1")          # never wait on the Hub in tests
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the Hub in tests
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
@@ -33,8 +32,8 @@ def tiny_teacher(assets):
     labels = tiny.hub_labels()
     folder = assets["root"] / "tiny-teacher"
     model = BertForSequenceClassification.from_pretrained(
-        assets["base"], num_labels=151, id2label=dict(enumerate(labels)),
-        label2id={n: i for i, n in enumerate(labels)})
+        assets["base"], num_labels=151, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}
+    )
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(assets["base"]).save_pretrained(folder)
     return folder
@@ -42,9 +41,16 @@ def tiny_teacher(assets):
 
 def smoke_env(assets, out):
     """Environment of a smoke run writing under `out`."""
-    return {**os.environ, "FDQ_PROFILE": "smoke", "FDQ_DATA_FILE": str(assets["data"]),
-            "FDQ_TEACHER_BASE": str(assets["base"]), "FDQ_ARTIFACTS_DIR": str(out / "artifacts"),
-            "FDQ_RESULTS_DIR": str(out / "results"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return {
+        **os.environ,
+        "FDQ_PROFILE": "smoke",
+        "FDQ_DATA_FILE": str(assets["data"]),
+        "FDQ_TEACHER_BASE": str(assets["base"]),
+        "FDQ_ARTIFACTS_DIR": str(out / "artifacts"),
+        "FDQ_RESULTS_DIR": str(out / "results"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
 
 
 def run_notebook(name, env, parameters=None, out=None):
@@ -55,8 +61,14 @@ def run_notebook(name, env, parameters=None, out=None):
     os.environ.clear()
     os.environ.update(env)
     try:
-        pm.execute_notebook(str(REPO / name), str(out or "/dev/null"), parameters=parameters or {},
-                            kernel_name="python3", progress_bar=False, cwd=str(REPO))
+        pm.execute_notebook(
+            str(REPO / name),
+            str(out or "/dev/null"),
+            parameters=parameters or {},
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(REPO),
+        )
         return None
     except pm.PapermillExecutionError as err:
         return f"{err.ename}: {err.evalue}"
@@ -69,6 +81,7 @@ def run_notebook(name, env, parameters=None, out=None):
 def notebook_lib():
     """The functions of notebook 2's shared and lib cells (write_bundle, model_card, ...), executed once."""
     from nbcode import namespace
+
     return namespace("distill", fp16=False, max_length=32)
 
 
@@ -80,20 +93,35 @@ def bundles(assets, notebook_lib, tmp_path_factory):
     labels = tiny.hub_labels()
     rows = json.loads(assets["data"].read_text())
     train = [(t, label) for key in ("train", "oos_train") for t, label in rows[key][::3]]
-    csv_train = [(f"{w} please", label) for label, w in (("3", "card"), ("7", "flight"), ("10", "song")) for _ in range(3)]
-    return {"int8": tiny.make_bundle(notebook_lib, root / "int8", assets["base"], labels, train, "oos", 0.05),
-            "fp32": tiny.make_bundle(notebook_lib, root / "fp32", assets["base"], labels, train, "oos", 0.05, int8=False),
-            "no_oos": tiny.make_bundle(notebook_lib, root / "no_oos", assets["base"], ["3", "7", "10"], csv_train)}
+    csv_train = [
+        (f"{w} please", label) for label, w in (("3", "card"), ("7", "flight"), ("10", "song")) for _ in range(3)
+    ]
+    return {
+        "int8": tiny.make_bundle(notebook_lib, root / "int8", assets["base"], labels, train, "oos", 0.05),
+        "fp32": tiny.make_bundle(notebook_lib, root / "fp32", assets["base"], labels, train, "oos", 0.05, int8=False),
+        "no_oos": tiny.make_bundle(notebook_lib, root / "no_oos", assets["base"], ["3", "7", "10"], csv_train),
+    }
 
 
 def browser_ready():
     """None when the browser tests can run here (web/node_modules, Debian's chromium, playwright); else a skip, or in
     CI a failure, naming what is missing."""
     import web_check
-    problems = [p for p, ok in (("web/node_modules (cd web && npm ci --ignore-scripts; make test does it)",
-                                 (web_check.NODE_MODULES / "onnxruntime-web").is_dir()),
-                                ("Debian's chromium (apt install chromium; make test does it as root)",
-                                 web_check.find_chromium() is not None)) if not ok]
+
+    problems = [
+        p
+        for p, ok in (
+            (
+                "web/node_modules (cd web && npm ci --ignore-scripts; make test does it)",
+                (web_check.NODE_MODULES / "onnxruntime-web").is_dir(),
+            ),
+            (
+                "Debian's chromium (apt install chromium; make test does it as root)",
+                web_check.find_chromium() is not None,
+            ),
+        )
+        if not ok
+    ]
     try:
         import playwright  # noqa: F401
     except ImportError:

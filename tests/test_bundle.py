@@ -1,6 +1,7 @@
 """The edge bundle's own files (edge/predict.py, edge/web/) on bundles built in seconds (conftest's `bundles`): the
 Hugging Face model folder and its card, predict.py's answers, batch mode, careless input, damaged files, Optimum,
 transformers.js and the page. None of these waits for a notebook run."""
+
 import gzip
 import importlib.util
 import json
@@ -10,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, browser_ready
 from nbcode import NOTEBOOKS
 
@@ -32,8 +32,14 @@ def load_predict(bundle):
 
 def cli(bundle, *args, stdin=None, env=None, timeout=120):
     """predict.py in a fresh process in the bundle folder; stdin as bytes."""
-    return subprocess.run([sys.executable, str(bundle / "predict.py"), *args], input=stdin, capture_output=True,
-                          cwd=bundle, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, str(bundle / "predict.py"), *args],
+        input=stdin,
+        capture_output=True,
+        cwd=bundle,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def copy_bundle(bundle, tmp_path, **config_changes):
@@ -53,6 +59,7 @@ def copy_bundle(bundle, tmp_path, **config_changes):
 
 # The files: real files of the repository, carried verbatim by notebook 2
 
+
 def test_notebook_carries_the_bundle_files_verbatim():
     nb = json.loads(NOTEBOOKS["distill"].read_text())
     written = {}
@@ -60,16 +67,18 @@ def test_notebook_carries_the_bundle_files_verbatim():
         src = "".join(cell["source"])
         m = re.match(r'%%writefile "\{EDGE\}/([^"]+)"\n', src)
         if cell["cell_type"] == "code" and m:
-            written[m.group(1)] = src[m.end():]
+            written[m.group(1)] = src[m.end() :]
     assert set(written) == {"predict.py", "web/index.html", "web/app.js"}
     for name, text in written.items():
-        assert text == (REPO / "edge" / name).read_text(), \
+        assert text == (REPO / "edge" / name).read_text(), (
             f"notebook 2's copy of edge/{name} differs: run python scripts/sync_edge_files.py"
+        )
 
 
 def test_web_libraries_are_pinned_in_one_place():
     """The page's CDN versions and the notebook's are web/package.json's, which its lock pins."""
     import ast
+
     pkg = json.loads((REPO / "web" / "package.json").read_text())["dependencies"]
     lock = json.loads((REPO / "web" / "package-lock.json").read_text())["packages"]
     page = {k: v for k, v in pkg.items() if k != "@huggingface/transformers"}
@@ -86,8 +95,17 @@ def test_web_libraries_are_pinned_in_one_place():
 def test_bundle_is_a_hugging_face_model_folder(bundles):
     for kind, model in (("int8", "onnx/model_quantized.onnx"), ("fp32", "onnx/model.onnx")):
         folder = bundles[kind]
-        for name in ("config.json", "tokenizer.json", "tokenizer_config.json", model, "README.md", "predict.py",
-                     "requirements.txt", "web/index.html", "web/app.js"):
+        for name in (
+            "config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            model,
+            "README.md",
+            "predict.py",
+            "requirements.txt",
+            "web/index.html",
+            "web/app.js",
+        ):
             assert (folder / name).is_file(), (kind, name)
         config = json.loads((folder / "config.json").read_text())
         assert config["id2label"]["42"] == "oos" and len(config["id2label"]) == 151
@@ -107,10 +125,13 @@ def test_model_card_metadata_parses_as_the_hub_reads_it(bundles):
     assert data["datasets"] == ["clinc/clinc_oos"] and data["license"] == "apache-2.0"
     assert data["base_model"] == "distilbert-base-uncased"
     results = {(r.metric_type, r.metric_name): r.metric_value for r in card.data.eval_results}
-    assert results == {("accuracy", "Accuracy"): 0.5, ("f1", "Macro F1"): 0.4,
-                       ("accuracy", "Accuracy, 'oos' below the threshold"): 0.55}
+    assert results == {
+        ("accuracy", "Accuracy"): 0.5,
+        ("f1", "Macro F1"): 0.4,
+        ("accuracy", "Accuracy, 'oos' below the threshold"): 0.55,
+    }
     assert all(r.dataset_split == "test" and r.dataset_config == "plus" for r in card.data.eval_results)
-    assert "subfolder=\"onnx\", file_name=\"model_quantized.onnx\"" in card.text and "dtype: 'q8'" in card.text
+    assert 'subfolder="onnx", file_name="model_quantized.onnx"' in card.text and "dtype: 'q8'" in card.text
     no_oos = ModelCard.load(bundles["no_oos"] / "README.md")
     assert len(no_oos.data.eval_results) == 2 and "datasets" not in no_oos.data.to_dict()
     assert "oos" not in no_oos.text
@@ -126,6 +147,7 @@ def test_a_hub_push_without_a_token_stops_before_any_long_work(notebook_lib, mon
 
 
 # The ecosystem: Optimum + transformers.pipeline, and transformers.js in a browser
+
 
 @pytest.mark.parametrize("kind", ["int8", "fp32"])
 def test_optimum_pipeline_gives_predict_pys_top_label_on_real_queries(bundles, kind):
@@ -144,6 +166,7 @@ def test_optimum_pipeline_gives_predict_pys_top_label_on_real_queries(bundles, k
     assert len(set(ours)) > 5, "the tiny model answers different texts differently"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fp32", "int8"])
 def test_transformers_js_loads_the_bundle_and_agrees_with_predict_py(bundles, kind):
     browser_ready()
@@ -154,16 +177,22 @@ def test_transformers_js_loads_the_bundle_and_agrees_with_predict_py(bundles, ki
     assert 0 < report["truncated"] < 50, "some queries are longer than the tiny model's 32 tokens"
     if kind == "fp32":
         assert report["top_label_differ_untruncated"] == 0 and report["max_abs_logit_diff_untruncated"] <= 1e-4, report
-    else:   # WebAssembly's dynamic int8 kernels round activations differently from the native x86 ones
+    else:  # WebAssembly's dynamic int8 kernels round activations differently from the native x86 ones
         assert report["dtype"] == "q8" and report["top_label_agree"] >= 190, report
 
 
+@pytest.mark.slow
 def test_the_page_refuses_a_bundle_whose_files_disagree_and_names_missing_libraries(bundles, tmp_path):
     browser_ready()
     import web_check
 
-    folder = copy_bundle(bundles["int8"], tmp_path, id2label={k: v for k, v in json.loads(
-        (bundles["int8"] / "config.json").read_text())["id2label"].items() if k != "150"})
+    folder = copy_bundle(
+        bundles["int8"],
+        tmp_path,
+        id2label={
+            k: v for k, v in json.loads((bundles["int8"] / "config.json").read_text())["id2label"].items() if k != "150"
+        },
+    )
     web_check.copy_vendor(folder)
     assert "config.json lists 150 labels but onnx/model_quantized.onnx answers 151" in web_check.load_message(folder)
     folder = copy_bundle(bundles["int8"], tmp_path / "threshold", edge__threshold="high")
@@ -175,6 +204,7 @@ def test_the_page_refuses_a_bundle_whose_files_disagree_and_names_missing_librar
 
 
 # predict.py: answers, careless input, damaged files
+
 
 def test_predict_py_runs_without_torch_and_answers_every_text(bundles, tmp_path):
     blocker = tmp_path / "blocker"
@@ -230,18 +260,21 @@ def test_careless_api_input_gets_a_type_error_naming_the_item(bundles):
         clf.predict("book a flight")
     with pytest.raises(ValueError, match="from 0 to 1"):
         clf.predict(["book a flight"], threshold=float("nan"))
-    (lone,) = clf.predict(["book a \ud800 flight"])          # a lone surrogate, as undecodable bytes become
+    (lone,) = clf.predict(["book a \ud800 flight"])  # a lone surrogate, as undecodable bytes become
     assert lone["label"] is not None
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--threshold", "nan", "hi"], b"--threshold must be a number from 0 to 1"),
-    (["--threshold", "-1", "hi"], b"--threshold must be a number from 0 to 1"),
-    (["--threshold", "2", "hi"], b"--threshold must be a number from 0 to 1"),
-    (["--threads", "0", "hi"], b"threads must be a positive whole number"),
-    (["--input", "no-such-file.txt"], b"no-such-file.txt"),
-    (["--input", "x.txt", "hi"], b"not both"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--threshold", "nan", "hi"], b"--threshold must be a number from 0 to 1"),
+        (["--threshold", "-1", "hi"], b"--threshold must be a number from 0 to 1"),
+        (["--threshold", "2", "hi"], b"--threshold must be a number from 0 to 1"),
+        (["--threads", "0", "hi"], b"threads must be a positive whole number"),
+        (["--input", "no-such-file.txt"], b"no-such-file.txt"),
+        (["--input", "x.txt", "hi"], b"not both"),
+    ],
+)
 def test_bad_arguments_are_refused_with_exit_2_and_no_traceback(bundles, args, message):
     proc = cli(bundles["int8"], *args)
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr and message in proc.stderr, proc.stderr
@@ -257,8 +290,12 @@ def test_bytes_that_are_not_utf8_are_replaced_per_text(bundles):
     assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["book a flight", "\ufffd\ufffd broken \ufffd", "play a song"]
-    proc = subprocess.run([sys.executable, str(bundles["int8"] / "predict.py"), b"\xffbook a flight"],
-                          capture_output=True, cwd=bundles["int8"], timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(bundles["int8"] / "predict.py"), b"\xffbook a flight"],
+        capture_output=True,
+        cwd=bundles["int8"],
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stdout.count(b"\n") == 1, proc.stderr
 
 
@@ -270,26 +307,36 @@ def test_plain_output_cannot_be_spoofed_by_control_characters(bundles):
 
 def test_a_closed_pipe_ends_quietly(bundles, tmp_path):
     (tmp_path / "many.txt").write_text("book a flight\n" * 20_000)
-    proc = subprocess.run(f"{sys.executable} {bundles['int8'] / 'predict.py'} --input {tmp_path / 'many.txt'} "
-                          "| head -1", shell=True, capture_output=True, cwd=bundles["int8"], timeout=120)
-    assert proc.stdout.count(b"\n") == 1 and b"Traceback" not in proc.stderr and b"Error" not in proc.stderr, proc.stderr
+    proc = subprocess.run(
+        f"{sys.executable} {bundles['int8'] / 'predict.py'} --input {tmp_path / 'many.txt'} | head -1",
+        shell=True,
+        capture_output=True,
+        cwd=bundles["int8"],
+        timeout=120,
+    )
+    assert proc.stdout.count(b"\n") == 1 and b"Traceback" not in proc.stderr and b"Error" not in proc.stderr, (
+        proc.stderr
+    )
 
 
-@pytest.mark.parametrize("change, named", [
-    ({"id2label": ["a", "b"]}, "has no id2label"),
-    ({"id2label": {"0": "a", "2": "b"}}, "id2label lacks output 1"),
-    ({"id2label": {"0": 1, "1": 2}}, "distinct, non-empty strings"),
-    ({"edge": None}, 'has no "edge" section'),
-    ({"edge__threshold": "0.5"}, "edge.threshold is '0.5'"),
-    ({"edge__threshold": 2}, "edge.threshold is 2"),
-    ({"edge__oos_label": "nope"}, "edge.oos_label is 'nope'; it must be null or one of the labels"),
-    ({"edge__max_length": 0}, "edge.max_length is 0"),
-    ({"edge__max_length": 10_000}, "edge.max_length is 10000; it must be a whole number from 2 to the model's 64"),
-    ({"edge__model_file": "../model.onnx"}, "edge.model_file is '../model.onnx'"),
-    ({"edge__model_file": "onnx/missing.onnx"}, "missing.onnx is missing or broken"),
-    ({"pad_token_id": -1}, "pad_token_id is -1"),
-    ({"vocab_size": 10}, "model's embedding has 10 rows"),
-])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"id2label": ["a", "b"]}, "has no id2label"),
+        ({"id2label": {"0": "a", "2": "b"}}, "id2label lacks output 1"),
+        ({"id2label": {"0": 1, "1": 2}}, "distinct, non-empty strings"),
+        ({"edge": None}, 'has no "edge" section'),
+        ({"edge__threshold": "0.5"}, "edge.threshold is '0.5'"),
+        ({"edge__threshold": 2}, "edge.threshold is 2"),
+        ({"edge__oos_label": "nope"}, "edge.oos_label is 'nope'; it must be null or one of the labels"),
+        ({"edge__max_length": 0}, "edge.max_length is 0"),
+        ({"edge__max_length": 10_000}, "edge.max_length is 10000; it must be a whole number from 2 to the model's 64"),
+        ({"edge__model_file": "../model.onnx"}, "edge.model_file is '../model.onnx'"),
+        ({"edge__model_file": "onnx/missing.onnx"}, "missing.onnx is missing or broken"),
+        ({"pad_token_id": -1}, "pad_token_id is -1"),
+        ({"vocab_size": 10}, "model's embedding has 10 rows"),
+    ],
+)
 def test_a_damaged_config_fails_at_load_naming_the_field(bundles, tmp_path, change, named):
     folder = copy_bundle(bundles["int8"], tmp_path, **change)
     module = load_predict(folder)
@@ -298,14 +345,32 @@ def test_a_damaged_config_fails_at_load_naming_the_field(bundles, tmp_path, chan
     assert named in str(err.value)
 
 
-@pytest.mark.parametrize("damage, named", [
-    (lambda e: (e / "onnx" / "model_quantized.onnx").write_bytes(b"not an onnx model"), "model_quantized.onnx is missing"),
-    (lambda e: (e / "tokenizer.json").unlink(), "tokenizer.json is missing or broken"),
-    (lambda e: (e / "config.json").write_text("{oops"), "config.json is missing or broken"),
-    (lambda e: (e / "config.json").write_text(json.dumps({**json.loads((e / "config.json").read_text()), "id2label": {
-        k: v for k, v in json.loads((e / "config.json").read_text())["id2label"].items() if k != "150"}})),
-     "config.json lists 150 labels but"),
-])
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (
+            lambda e: (e / "onnx" / "model_quantized.onnx").write_bytes(b"not an onnx model"),
+            "model_quantized.onnx is missing",
+        ),
+        (lambda e: (e / "tokenizer.json").unlink(), "tokenizer.json is missing or broken"),
+        (lambda e: (e / "config.json").write_text("{oops"), "config.json is missing or broken"),
+        (
+            lambda e: (e / "config.json").write_text(
+                json.dumps(
+                    {
+                        **json.loads((e / "config.json").read_text()),
+                        "id2label": {
+                            k: v
+                            for k, v in json.loads((e / "config.json").read_text())["id2label"].items()
+                            if k != "150"
+                        },
+                    }
+                )
+            ),
+            "config.json lists 150 labels but",
+        ),
+    ],
+)
 def test_a_damaged_bundle_fails_at_load_naming_the_file(bundles, tmp_path, damage, named):
     folder = copy_bundle(bundles["int8"], tmp_path)
     damage(folder)
@@ -315,6 +380,7 @@ def test_a_damaged_bundle_fails_at_load_naming_the_file(bundles, tmp_path, damag
 
 
 # Batch mode
+
 
 def test_batch_mode_streams_text_csv_and_json_lines_keeping_every_row(bundles, tmp_path):
     folder = bundles["fp32"]
@@ -330,11 +396,14 @@ def test_batch_mode_streams_text_csv_and_json_lines_keeping_every_row(bundles, t
     assert all(abs(r["confidence"] - e["confidence"]) <= 2e-4 for r, e in zip(rows, expected))
     # CSV in (another column name), CSV out; a row without the column is marked, not dropped
     import csv
+
     with open(tmp_path / "in.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["id", "body"])
         writer.writerows([[i, q] for i, q in enumerate(queries[:5])] + [[99]])
-    proc = cli(folder, "--input", str(tmp_path / "in.csv"), "--text-column", "body", "--output", str(tmp_path / "o.csv"))
+    proc = cli(
+        folder, "--input", str(tmp_path / "in.csv"), "--text-column", "body", "--output", str(tmp_path / "o.csv")
+    )
     out = list(csv.DictReader(open(tmp_path / "o.csv")))
     assert proc.returncode == 2 and b"text 6: the row has no 'body' column" in proc.stderr, proc.stderr
     assert [r["row"] for r in out] == ["1", "2", "3", "4", "5", "6"] and out[5]["error"] and not out[0]["error"]
@@ -353,11 +422,14 @@ def test_batch_mode_memory_stays_flat_in_the_inputs_length(bundles, tmp_path):
     def peak_mb(lines):
         path = tmp_path / f"in-{lines}.txt"
         path.write_text("how do i book a flight to paris for two tomorrow\n" * lines)
-        code = ("import resource, subprocess, sys; subprocess.run([sys.executable, 'predict.py', '--input', "
-                f"{str(path)!r}, '--output', {str(tmp_path / 'out.jsonl')!r}], check=True); "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=bundles["int8"],
-                              timeout=300)
+        code = (
+            "import resource, subprocess, sys; subprocess.run([sys.executable, 'predict.py', '--input', "
+            f"{str(path)!r}, '--output', {str(tmp_path / 'out.jsonl')!r}], check=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=bundles["int8"], timeout=300
+        )
         assert proc.returncode == 0, proc.stderr
         return float(proc.stdout)
 

@@ -1,17 +1,20 @@
 """The two notebooks stay in step: shared cells identical, pins agree, one parameters cell, no outputs."""
+
 import ast
 import json
 
 import pytest
-
 from nbcode import NOTEBOOKS, REPO, cells
 
 
 def params_cell(nb):
     (src,) = cells(nb, "parameters")
     tree = ast.parse(src)
-    knobs = [n.targets[0].id for n in tree.body if isinstance(n, ast.Assign) and not n.targets[0].id.startswith("_")
-             and n.targets[0].id != "PROFILES"]
+    knobs = [
+        n.targets[0].id
+        for n in tree.body
+        if isinstance(n, ast.Assign) and not n.targets[0].id.startswith("_") and n.targets[0].id != "PROFILES"
+    ]
     ns = {}
     exec(src, ns)
     return knobs, ns
@@ -34,8 +37,17 @@ def test_one_parameters_cell_whose_knobs_are_all_none_and_in_every_profile(nb):
 
 def test_shared_knobs_have_the_same_defaults_in_both_notebooks():
     (_, a), (_, b) = params_cell("finetuning"), params_cell("distill")
-    shared = {"run_name", "dataset", "dataset_config", "data_file", "seed", "artifacts_dir", "results_dir",
-              "teacher_dir", "max_length"}
+    shared = {
+        "run_name",
+        "dataset",
+        "dataset_config",
+        "data_file",
+        "seed",
+        "artifacts_dir",
+        "results_dir",
+        "teacher_dir",
+        "max_length",
+    }
     for profile in a["PROFILES"]:
         for knob in shared:
             assert a["PROFILES"][profile][knob] == b["PROFILES"][profile][knob], (profile, knob)
@@ -43,14 +55,18 @@ def test_shared_knobs_have_the_same_defaults_in_both_notebooks():
 
 def test_install_cell_pins_agree_with_requirements():
     src = cells("finetuning", "shared")[0]
-    (pins,) = [ast.literal_eval(n.value) for n in ast.parse(src).body
-               if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "REQUIREMENTS"]
-    reqs = [l.strip() for l in (REPO / "requirements.txt").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    (pins,) = [
+        ast.literal_eval(n.value)
+        for n in ast.parse(src).body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "REQUIREMENTS"
+    ]
+    reqs = [
+        l.strip() for l in (REPO / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")
+    ]
     name = lambda req: req.split("[")[0].split("=")[0].split(">")[0].split("<")[0]
     assert [r for r in reqs if name(r) != "torch"] == pins
     assert "torch" not in map(name, pins), "never reinstall the platform's torch"
-    assert "PLATFORM != \"local\"" in src, "installs run only on Colab/Kaggle"
+    assert 'PLATFORM != "local"' in src, "installs run only on Colab/Kaggle"
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS.values(), ids=NOTEBOOKS)
@@ -73,6 +89,7 @@ def test_setup_cell_names_modules_that_need_a_restart(monkeypatch):
     import sys
     import types
     from importlib.metadata import version
+
     src = cells("finetuning", "shared")[0]
     (fn,) = [n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef) and n.name == "stale_modules"]
     ns = {"sys": sys}
@@ -103,6 +120,7 @@ def test_papermill_sees_every_knob_of_the_parameters_cell(nb, caplog):
 @pytest.fixture(scope="module")
 def setup_ns():
     from nbcode import namespace
+
     return namespace("finetuning", tags=("shared",))
 
 
@@ -117,6 +135,7 @@ def test_results_come_home_as_a_zip_on_colab_and_kaggle_and_as_paths_locally(set
     assert setup_ns["bring_home"]([run], "results-cpu") is None and str(run) in capsys.readouterr().out
     monkeypatch.setitem(setup_ns, "PLATFORM", "kaggle")
     import zipfile
+
     archive = setup_ns["bring_home"]([run], "results-cpu")
     assert archive == tmp_path / "results-cpu.zip" and "in this notebook's output" in capsys.readouterr().out
     assert sorted(zipfile.ZipFile(archive).namelist()) == ["cpu/metrics.csv", "cpu/sub/predict.py"]
@@ -124,9 +143,13 @@ def test_results_come_home_as_a_zip_on_colab_and_kaggle_and_as_paths_locally(set
 
 def test_the_install_explains_expected_conflict_lines_and_flags_others(setup_ns, monkeypatch, capsys):
     import subprocess
-    lines = ("ERROR: pip's dependency resolver does not currently take into account all the packages that are installed.\n"
-             "gradio 5.49.1 requires huggingface-hub<2.0,>=1.16, but you have huggingface-hub 0.36.2 which is incompatible.\n"
-             "mystery 1.0 requires numpy<2, but you have numpy 2.1.3 which is incompatible.\n")
+
+    lines = (
+        "ERROR: pip's dependency resolver does not currently take into account all the packages that are installed.\n"
+        "gradio 5.49.1 requires huggingface-hub<2.0,>=1.16, but you have huggingface-hub 0.36.2 which is "
+        "incompatible.\n"
+        "mystery 1.0 requires numpy<2, but you have numpy 2.1.3 which is incompatible.\n"
+    )
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", lines))
     assert len(setup_ns["install"](["x==1"])) == 2
     out = capsys.readouterr().out

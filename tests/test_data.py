@@ -1,11 +1,10 @@
 """The data loader: every source, the label order, the stratified split, the metrics, and bad input."""
+
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-
 import tiny
 from nbcode import namespace
 
@@ -20,7 +19,7 @@ def nb():
 def test_clinc_label_order_is_the_hubs(nb, assets):
     assert len(nb["CLINC_LABELS"]) == 151 and nb["CLINC_LABELS"][42] == "oos"
     assert nb["CLINC_LABELS"][:3] == ["restaurant_reviews", "nutrition_info", "account_blocked"]
-    if SHARED_ORDER.is_file():   # the project's shared copy of the Hub's ClassLabel order
+    if SHARED_ORDER.is_file():  # the project's shared copy of the Hub's ClassLabel order
         assert nb["CLINC_LABELS"] == json.loads(SHARED_ORDER.read_text())
     ds, info = nb["load_task"](data_file=str(assets["data"]))
     assert info["labels"] == nb["CLINC_LABELS"] and info["oos_label"] == "oos" and info["oos_id"] == 42
@@ -33,8 +32,11 @@ def test_clinc_splits_join_in_scope_and_oos_rows_in_file_order(nb, assets):
     ds, info = nb["load_task"](data_file=str(assets["data"]))
     raw = json.loads(assets["data"].read_text())
     assert info["split_off"] == []
-    for split, (a, b) in {"train": ("train", "oos_train"), "validation": ("val", "oos_val"),
-                          "test": ("test", "oos_test")}.items():
+    for split, (a, b) in {
+        "train": ("train", "oos_train"),
+        "validation": ("val", "oos_val"),
+        "test": ("test", "oos_test"),
+    }.items():
         names = ds[split].features["label"].names
         assert [names[i] for i in ds[split]["label"]] == [i for _, i in raw[a] + raw[b]]
         assert ds[split]["text"] == [t for t, _ in raw[a] + raw[b]]
@@ -42,6 +44,7 @@ def test_clinc_splits_join_in_scope_and_oos_rows_in_file_order(nb, assets):
 
 def test_label_order_sorted_names_numbers_as_numbers_or_the_hubs_classlabel(nb):
     from datasets import ClassLabel
+
     assert nb["label_names"](["pos", "neg", "neutral", "neg"]) == ["neg", "neutral", "pos"]
     assert nb["label_names"]([10, 2, 1, 2]) == ["1", "2", "10"]
     assert nb["label_names"](["10", "2", "-1"]) == ["-1", "2", "10"]
@@ -55,7 +58,7 @@ def test_a_csv_task_gets_integer_labels_in_numeric_order_and_stratified_splits(n
     assert info["labels"] == ["3", "7", "10"] and info["oos_id"] is None and info["split_off"] == ["test", "validation"]
     assert info["label_order"] == "sorted labels" and info["name"] == "task"
     assert [len(ds[s]) for s in ("train", "validation", "test")] == [40, 20, 20]
-    for split in ds:       # every label in the proportions of the whole file (1:2:1)
+    for split in ds:  # every label in the proportions of the whole file (1:2:1)
         counts = pd.Series(ds[split]["label"]).value_counts().sort_index().tolist()
         assert counts == [len(ds[split]) // 4, len(ds[split]) // 4, len(ds[split]) // 2], (split, counts)
     rows = pd.read_csv(path, sep=sep, dtype=str)
@@ -80,8 +83,11 @@ def test_separate_files_and_every_format_give_the_same_task(nb, tmp_path):
     df["label"] = df["label"].map({3: "three", 10: "ten", 7: "seven"})
     df = df.rename(columns={"text": "query", "label": "topic"})
     parts = {"train": df.iloc[:24], "validation": df.iloc[24:30], "test": df.iloc[30:]}
-    writers = {".jsonl": lambda d, p: d.to_json(p, orient="records", lines=True),
-               ".json": lambda d, p: d.to_json(p, orient="records"), ".parquet": lambda d, p: d.to_parquet(p)}
+    writers = {
+        ".jsonl": lambda d, p: d.to_json(p, orient="records", lines=True),
+        ".json": lambda d, p: d.to_json(p, orient="records"),
+        ".parquet": lambda d, p: d.to_parquet(p),
+    }
     for suffix, write in writers.items():
         files = {}
         for split, part in parts.items():
@@ -93,8 +99,13 @@ def test_separate_files_and_every_format_give_the_same_task(nb, tmp_path):
         names = ds["test"].features["label"].names
         assert [names[i] for i in ds["test"]["label"]] == list(parts["test"]["topic"]), suffix
     # a train file alone: validation and test are split off it
-    ds, info = nb["load_task"](train_file=files["train_file"], text_column="query", label_column="topic",
-                               validation_share=0.25, test_share=0.25)
+    ds, info = nb["load_task"](
+        train_file=files["train_file"],
+        text_column="query",
+        label_column="topic",
+        validation_share=0.25,
+        test_share=0.25,
+    )
     assert info["split_off"] == ["test", "validation"] and len(ds["test"]) == 6
 
 
@@ -118,19 +129,26 @@ def write(path, content):
 GOOD = "text,label\n" + "".join(f"query {i},{'ab'[i % 2]}\n" for i in range(40))
 
 
-@pytest.mark.parametrize("name, content, kwargs, message", [
-    ("missing.csv", None, {}, "does not exist"),
-    ("data.xlsx", "x", {}, "unknown format '.xlsx'"),
-    ("data.csv", GOOD, {"label_column": "intent"}, "no column 'intent'; its columns are ['text', 'label']"),
-    ("data.csv", GOOD.replace("query 3,", ",").replace("query 7,", " ,"), {},
-     "2 empty or missing texts in column 'text', in data rows 4, 8"),
-    ("data.csv", "text,label\n" + "".join(f"q {i},a\n" for i in range(20)), {}, "a classifier needs at least 2"),
-    ("data.csv", GOOD + "lonely query,c\n", {}, "label(s) ['c'] have only 1 row"),
-    ("data.csv", GOOD, {"test_share": 1.5}, "test_share = 1.5 must lie strictly between 0 and 1"),
-    ("data.csv", GOOD, {"validation_share": 0.0}, "validation_share = 0.0 must lie strictly between 0 and 1"),
-    ("data.csv", "text,label\ncaf\xe9 query,a\n".encode("latin-1"), {}, "is not UTF-8 text"),
-    ("data.csv", GOOD, {"oos_label": "none_of_these"}, "oos_label = 'none_of_these' is not a label of this task"),
-])
+@pytest.mark.parametrize(
+    "name, content, kwargs, message",
+    [
+        ("missing.csv", None, {}, "does not exist"),
+        ("data.xlsx", "x", {}, "unknown format '.xlsx'"),
+        ("data.csv", GOOD, {"label_column": "intent"}, "no column 'intent'; its columns are ['text', 'label']"),
+        (
+            "data.csv",
+            GOOD.replace("query 3,", ",").replace("query 7,", " ,"),
+            {},
+            "2 empty or missing texts in column 'text', in data rows 4, 8",
+        ),
+        ("data.csv", "text,label\n" + "".join(f"q {i},a\n" for i in range(20)), {}, "a classifier needs at least 2"),
+        ("data.csv", GOOD + "lonely query,c\n", {}, "label(s) ['c'] have only 1 row"),
+        ("data.csv", GOOD, {"test_share": 1.5}, "test_share = 1.5 must lie strictly between 0 and 1"),
+        ("data.csv", GOOD, {"validation_share": 0.0}, "validation_share = 0.0 must lie strictly between 0 and 1"),
+        ("data.csv", "text,label\ncaf\xe9 query,a\n".encode("latin-1"), {}, "is not UTF-8 text"),
+        ("data.csv", GOOD, {"oos_label": "none_of_these"}, "oos_label = 'none_of_these' is not a label of this task"),
+    ],
+)
 def test_bad_input_gets_a_clear_error(nb, tmp_path, name, content, kwargs, message):
     with pytest.raises(nb["ConfigError"], match=__import__("re").escape(message)):
         nb["load_task"](data_file=write(tmp_path / name, content), **kwargs)
@@ -143,12 +161,15 @@ def test_a_test_label_that_training_lacks_is_named(nb, tmp_path):
         nb["load_task"](train_file=train, test_file=test)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "is not valid JSON"),
-    (json.dumps({"train": [], "val": []}), "missing ['test']"),
-    (json.dumps({"train": [["hi"]], "val": [], "test": []}), "rows must be [text, intent]"),
-    (json.dumps({"train": [["hi", "say_hello"]], "val": [], "test": []}), "not CLINC150 labels: ['say_hello']"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is not valid JSON"),
+        (json.dumps({"train": [], "val": []}), "missing ['test']"),
+        (json.dumps({"train": [["hi"]], "val": [], "test": []}), "rows must be [text, intent]"),
+        (json.dumps({"train": [["hi", "say_hello"]], "val": [], "test": []}), "not CLINC150 labels: ['say_hello']"),
+    ],
+)
 def test_bad_clinc_files_get_clear_errors(nb, tmp_path, content, message):
     path = write(tmp_path / "data.json", content)
     with pytest.raises(nb["ConfigError"], match=r"(?s)" + __import__("re").escape(message)):
@@ -156,8 +177,10 @@ def test_bad_clinc_files_get_clear_errors(nb, tmp_path, content, message):
 
 
 def test_parameters_resolve_explicit_then_env_then_profile(nb, monkeypatch):
-    profiles = {"default": {"run_name": "", "epochs": 3, "lr": 1e-4, "flag": False, "name": "x"},
-                "smoke": {"run_name": "", "epochs": 1, "lr": 1e-3, "flag": False, "name": "y"}}
+    profiles = {
+        "default": {"run_name": "", "epochs": 3, "lr": 1e-4, "flag": False, "name": "x"},
+        "smoke": {"run_name": "", "epochs": 1, "lr": 1e-3, "flag": False, "name": "y"},
+    }
     monkeypatch.setenv("FDQ_PROFILE", "smoke")
     monkeypatch.setenv("FDQ_EPOCHS", "7")
     monkeypatch.setenv("FDQ_FLAG", "true")

@@ -1,10 +1,9 @@
 """Vocabulary pruning: what is kept, the renumbered tokenizer, and a pruned student that answers as before."""
+
 import json
 
-import numpy as np
 import pytest
 import torch
-
 from nbcode import namespace
 
 
@@ -42,8 +41,9 @@ def test_pruned_tokenizer_gives_the_old_ids_renumbered_and_splits_a_dropped_word
     assert len(pruned) == len(keep)
     for text in TRAIN:
         assert [keep[i] for i in pruned(text)["input_ids"]] == tok(text)["input_ids"]
-    assert pruned.convert_tokens_to_ids(["[CLS]", "[SEP]", "[PAD]"]) == [keep.index(tok.convert_tokens_to_ids(t))
-                                                                          for t in ("[CLS]", "[SEP]", "[PAD]")]
+    assert pruned.convert_tokens_to_ids(["[CLS]", "[SEP]", "[PAD]"]) == [
+        keep.index(tok.convert_tokens_to_ids(t)) for t in ("[CLS]", "[SEP]", "[PAD]")
+    ]
     assert pruned.pad_token_id == keep.index(tok.pad_token_id)
     dropped = next(t for t, i in tok.get_vocab().items() if i not in keep and t.isalpha() and len(t) > 3)
     pieces = pruned.tokenize(dropped)
@@ -51,6 +51,7 @@ def test_pruned_tokenizer_gives_the_old_ids_renumbered_and_splits_a_dropped_word
     assert nb["ids_changed"](tok, pruned, keep, [TRAIN[0], dropped]).tolist() == [False, True]
     # the saved tokenizer.json (what the edge bundle reads) gives the same ids without transformers
     from tokenizers import Tokenizer
+
     spec = json.loads(pruned.backend_tokenizer.to_str())
     assert Tokenizer.from_str(json.dumps(spec)).encode(TRAIN[1]).ids == pruned(TRAIN[1])["input_ids"]
 

@@ -1,4 +1,5 @@
 """The notebook runner behind `make run`: its offline defaults and the progress it shows in the console."""
+
 import logging
 
 import run_notebooks
@@ -25,8 +26,8 @@ def test_progress_shows_section_headings_and_progress_lines_only(capsys):
     nb = __import__("json").loads((REPO / "distill_quantize_ort.ipynb").read_text())["cells"]
     ids = [c.get("id") for c in nb]
     # papermill counts cells from 1 and injects its parameters cell after the tagged one
-    log.info(f"Executing Cell {ids.index('c013') + 2}---")          # the data cell
-    log.info(f"Executing Cell {ids.index('c013') + 2}---")          # the same section: said once
+    log.info(f"Executing Cell {ids.index('c013') + 2}---")  # the data cell
+    log.info(f"Executing Cell {ids.index('c013') + 2}---")  # the same section: said once
     log.info("some other papermill message")
     progress.write("a table\n▸ student: step 10/100, epoch 1.0, 0.1 min elapsed, about 0.9 min left\nmore\n")
     out = capsys.readouterr().out.splitlines()

@@ -1,42 +1,92 @@
 """nbval smoke runs of both notebooks, in pipeline order, on the tiny offline configuration; then their files."""
+
 import ast
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-
 import tiny
 from conftest import REPO, browser_ready, run_notebook, smoke_env
 
-STAGES = ["teacher", "student_ce", "distilled", "distilled_int8_pt", "ort_fp32", "ort_opt", "ort_int8_dynamic",
-          "ort_int8_s8", "ort_int8_static", "ort_pruned_int8", "ort_pruned_int8_emb4", "ort_pruned_int4"]
-CAN_SKIP = {"ort_pruned_int8_emb4", "ort_pruned_int4"}     # 4-bit kernels this ONNX Runtime or CPU may lack
+pytestmark = pytest.mark.slow  # runs the notebooks
+
+STAGES = [
+    "teacher",
+    "student_ce",
+    "distilled",
+    "distilled_int8_pt",
+    "ort_fp32",
+    "ort_opt",
+    "ort_int8_dynamic",
+    "ort_int8_s8",
+    "ort_int8_static",
+    "ort_pruned_int8",
+    "ort_pruned_int8_emb4",
+    "ort_pruned_int4",
+]
+CAN_SKIP = {"ort_pruned_int8_emb4", "ort_pruned_int4"}  # 4-bit kernels this ONNX Runtime or CPU may lack
 
 
 def expected_stages(info):
     """The stage rows of a run: every one, less signed int8 weights off AVX2 and the 4-bit rows skipped there."""
     assert set(info["skipped_stages"]) <= CAN_SKIP, info["skipped_stages"]
-    return [s for s in STAGES if s not in info["skipped_stages"]
-            and (s != "ort_int8_s8" or info["choices"]["int8_preset"] == "avx2")]
-COLUMNS = ["stage", "runtime", "accuracy", "in_scope_accuracy", "oos_recall", "macro_f1", "size_mb", "params", "latency_mean_ms",
-           "latency_std_ms", "latency_p50_ms", "latency_p95_ms", "throughput_b32_qps", "threads", "final",
-           "threshold", "accuracy_thr", "in_scope_accuracy_thr", "oos_recall_thr"]
+    return [
+        s
+        for s in STAGES
+        if s not in info["skipped_stages"] and (s != "ort_int8_s8" or info["choices"]["int8_preset"] == "avx2")
+    ]
+
+
+COLUMNS = [
+    "stage",
+    "runtime",
+    "accuracy",
+    "in_scope_accuracy",
+    "oos_recall",
+    "macro_f1",
+    "size_mb",
+    "params",
+    "latency_mean_ms",
+    "latency_std_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "throughput_b32_qps",
+    "threads",
+    "final",
+    "threshold",
+    "accuracy_thr",
+    "in_scope_accuracy_thr",
+    "oos_recall_thr",
+]
 
 
 def printed(executed):
     """What an executed notebook printed (its cells' outputs, not their source)."""
     nb = json.loads(executed.read_text())
-    return "".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
-                   for c in nb["cells"] for o in c.get("outputs", []))
+    return "".join(
+        o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+    )
 
 
 def nbval(notebook, env):
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-           "--rootdir", str(REPO), str(REPO / notebook)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--rootdir",
+        str(REPO),
+        str(REPO / notebook),
+    ]
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{notebook} failed under nbval:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
     return proc.stdout
@@ -57,13 +107,25 @@ def test_teacher_saved_as_the_contract_says(smoke):
     assert config["id2label"]["42"] == "oos" and len(config["id2label"]) == 151
     assert config["id2label"] == {str(i): n for i, n in enumerate(tiny.hub_labels())}
     record = json.loads((teacher / "teacher_metrics.json").read_text())
-    for key in ("accuracy", "in_scope_accuracy", "oos_recall", "max_length", "teacher_base", "data_source",
-                "hyperparameters", "versions", "device", "train_wall_time_s"):
+    for key in (
+        "accuracy",
+        "in_scope_accuracy",
+        "oos_recall",
+        "max_length",
+        "teacher_base",
+        "data_source",
+        "hyperparameters",
+        "versions",
+        "device",
+        "train_wall_time_s",
+    ):
         assert key in record, key
     assert record["max_length"] == 32
     assert 0.0 <= record["accuracy"] <= 1.0
     assert (smoke["results"] / "teacher_metrics.json").is_file()
-    assert not (smoke["artifacts"] / "teacher.partial").exists(), "checkpoints are cleaned up once the teacher is in place"
+    assert not (smoke["artifacts"] / "teacher.partial").exists(), (
+        "checkpoints are cleaned up once the teacher is in place"
+    )
 
 
 def test_metrics_table_has_every_stage_column_and_one_final(smoke):
@@ -119,7 +181,9 @@ def test_pruned_vocabulary_keeps_kept_queries_exact_and_ships_its_own_tokenizer(
     # the bundle's tokenizer and model agree on the vocabulary: pruned when the bundle's stage is
     edge = smoke["artifacts"] / "edge"
     vocab = Tokenizer.from_file(str(edge / "tokenizer.json")).get_vocab_size()
-    assert vocab == (pruning["kept_tokens"] if info["edge"]["stage"].startswith("ort_pruned") else pruning["vocabulary"])
+    assert vocab == (
+        pruning["kept_tokens"] if info["edge"]["stage"].startswith("ort_pruned") else pruning["vocabulary"]
+    )
     assert info["edge"]["max_abs_logit_diff"] <= 1e-4
     # the profile of the int8 model and of the bundle's: operators with their time per query
     assert "ort_int8_dynamic" in info["profile"] and info["edge"]["stage"] in info["profile"]
@@ -142,7 +206,7 @@ def test_students_are_saved_and_reused(smoke, tmp_path):
     assert record["kd_keyword_substitute"] == info["kd_keyword_substitute"] == 0.5 and info["keyword_variants"] > 0
     (cache,) = (smoke["artifacts"] / "cache").glob("teacher_logits-*.npy")
     n_train = json.loads((smoke["artifacts"] / "student_ce" / "student_metrics.json").read_text())["train_queries"]
-    assert record["train_queries"] == 2 * n_train          # kd_augment 1 in smoke; the variants replace, not add
+    assert record["train_queries"] == 2 * n_train  # kd_augment 1 in smoke; the variants replace, not add
     assert len(np.load(cache)) == 2 * n_train + info["keyword_variants"]
 
 
@@ -152,27 +216,48 @@ def test_edge_bundle_predicts_without_torch(smoke):
     info = json.loads((smoke["results"] / "metrics.json").read_text())
     model = config["edge"]["model_file"]
     assert model == "onnx/" + {"int4": "model_q4.onnx", "int8": "model_quantized.onnx"}.get(
-        next((k for k in ("int4", "int8") if k in info["edge"]["stage"]), ""), "model.onnx")
-    for name in (model, "config.json", "tokenizer.json", "tokenizer_config.json", "predict.py", "requirements.txt",
-                 "README.md", "metrics.json", "web/index.html", "web/app.js"):
+        next((k for k in ("int4", "int8") if k in info["edge"]["stage"]), ""), "model.onnx"
+    )
+    for name in (
+        model,
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "predict.py",
+        "requirements.txt",
+        "README.md",
+        "metrics.json",
+        "web/index.html",
+        "web/app.js",
+    ):
         assert (edge / name).is_file(), name
     assert (edge / "predict.py").read_text() == (REPO / "edge" / "predict.py").read_text()
     assert config["edge"]["stage"] == info["edge"]["stage"] and config["edge"]["max_length"] == 32
     if config["edge"]["stage"].startswith("ort_pruned"):
         assert config["vocab_size"] == info["pruning"]["kept_tokens"] and config["max_position_embeddings"] == 32
     tree = ast.parse((edge / "predict.py").read_text())
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
-        {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
+        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+    }
     assert imported - {"argparse", "csv", "io", "json", "os", "sys", "time", "pathlib", "unicodedata"} == {
-        "numpy", "onnxruntime", "tokenizers"}
+        "numpy",
+        "onnxruntime",
+        "tokenizers",
+    }
     # run it where torch and transformers cannot be imported
     blocker = edge.parent / "blocker"
     blocker.mkdir(exist_ok=True)
     for mod in ("torch", "transformers"):
         (blocker / f"{mod}.py").write_text(f"raise ImportError('{mod} must not be needed')\n")
     env = {**smoke["env"], "PYTHONPATH": str(blocker)}
-    proc = subprocess.run([sys.executable, str(edge / "predict.py"), "--json", "book a flight", "play a song"],
-                          env=env, capture_output=True, text=True, cwd=edge, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(edge / "predict.py"), "--json", "book a flight", "play a song"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=edge,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     labels = list(config["id2label"].values())
@@ -185,6 +270,7 @@ def web_bundle(edge, tmp_path):
     import shutil
 
     import web_check
+
     browser_ready()
     bundle = tmp_path / "edge"
     shutil.copytree(edge, bundle)
@@ -221,16 +307,22 @@ def test_web_page_matches_python_for_every_compressed_onnx_model_the_bundle_may_
     import shutil
 
     import web_check
+
     art = smoke["artifacts"]
     bundle = web_bundle(art / "edge", tmp_path)
     queries = web_check.test_queries(REPO / "data" / "clinc150" / "data_oos_plus.json.gz", 60)
-    models = [p.parent for p in sorted((art / "onnx").glob("*/model.onnx"))
-              if p.parent.name.startswith(("fp32", "int8_dynamic", "int8_s8", "pruned_int8", "int4_"))]
+    models = [
+        p.parent
+        for p in sorted((art / "onnx").glob("*/model.onnx"))
+        if p.parent.name.startswith(("fp32", "int8_dynamic", "int8_s8", "pruned_int8", "int4_"))
+    ]
     assert {"fp32", "int8_dynamic", "pruned_int8"} <= {m.name for m in models}
     config = json.loads((bundle / "config.json").read_text())
     for model in models:
         shutil.copy(model / "model.onnx", bundle / "onnx" / "any.onnx")
-        (bundle / "config.json").write_text(json.dumps({**config, "edge": {**config["edge"], "model_file": "onnx/any.onnx"}}))
+        (bundle / "config.json").write_text(
+            json.dumps({**config, "edge": {**config["edge"], "model_file": "onnx/any.onnx"}})
+        )
         tokenizer = art / ("student_pruned" if model.name.startswith(("pruned", "int4")) else "student")
         for name in ("tokenizer.json", "tokenizer_config.json"):
             shutil.copy(tokenizer / name, bundle / name)
@@ -277,8 +369,12 @@ def test_a_changed_setting_retrains_and_keeps_the_old_student(smoke, tmp_path):
     before = json.loads((student / "student_metrics.json").read_text())
     ce_before = (smoke["artifacts"] / "student_ce" / "student_metrics.json").stat().st_mtime_ns
     # a changed temperature, and an optional setting (the keyword variants) turned off: both named, both retrain
-    params = {"optuna_trials": 0, "kd_alpha": before["kd_alpha"], "kd_temperature": before["kd_temperature"] + 1.0,
-              "kd_keyword_substitute": 0.0}
+    params = {
+        "optuna_trials": 0,
+        "kd_alpha": before["kd_alpha"],
+        "kd_temperature": before["kd_temperature"] + 1.0,
+        "kd_keyword_substitute": 0.0,
+    }
     assert run_notebook("distill_quantize_ort.ipynb", smoke["env"], params, out=tmp_path / "nb2.ipynb") is None
     nb2 = printed(tmp_path / "nb2.ipynb")
     assert "student: the saved one was trained with other settings " in nb2 and "; retraining" in nb2
@@ -298,11 +394,16 @@ def csv_task(assets, tmp_path_factory):
     data = tiny.make_csv_task(out / "tickets.csv", labels=(3, 10, 7), rows=(30, 30, 30))
     env = {**smoke_env(assets, out), "FDQ_DATA_FILE": str(data), "FDQ_RUN_NAME": "tickets"}
     for notebook in ("finetuning.ipynb", "distill_quantize_ort.ipynb"):
-        error = run_notebook(notebook, env, {"optuna_trials": 0} if notebook.startswith("distill") else {},
-                             out / f"executed-{notebook}")
+        error = run_notebook(
+            notebook, env, {"optuna_trials": 0} if notebook.startswith("distill") else {}, out / f"executed-{notebook}"
+        )
         assert error is None, f"{notebook}: {error}"
-    return {"artifacts": out / "artifacts" / "tickets", "results": out / "results" / "tickets", "env": env,
-            "executed": out / "executed-distill_quantize_ort.ipynb"}
+    return {
+        "artifacts": out / "artifacts" / "tickets",
+        "results": out / "results" / "tickets",
+        "env": env,
+        "executed": out / "executed-distill_quantize_ort.ipynb",
+    }
 
 
 def test_a_csv_task_without_oos_gets_its_labels_macro_f1_and_no_threshold(csv_task):
@@ -317,7 +418,10 @@ def test_a_csv_task_without_oos_gets_its_labels_macro_f1_and_no_threshold(csv_ta
     assert not {"in_scope_accuracy", "oos_recall", "threshold", "accuracy_thr"} & set(metrics.columns)
     assert info["task"]["labels"] == 3 and info["task"]["oos_label"] is None
     assert info["task"]["split_off"] == ["test", "validation"] and info["task"]["rows"] == {
-        "train": 72, "validation": 9, "test": 9}
+        "train": 72,
+        "validation": 9,
+        "test": 9,
+    }
     assert "No out-of-scope label" in printed(csv_task["executed"])
 
 
@@ -326,8 +430,14 @@ def test_a_csv_tasks_edge_bundle_answers_its_top_label(csv_task):
     config = json.loads((edge / "config.json").read_text())
     assert list(config["id2label"].values()) == ["3", "7", "10"]
     assert config["edge"]["oos_label"] is None and config["edge"]["threshold"] is None
-    proc = subprocess.run([sys.executable, str(edge / "predict.py"), "--json", "card please", "play a song"],
-                          env=csv_task["env"], capture_output=True, text=True, cwd=edge, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(edge / "predict.py"), "--json", "card please", "play a song"],
+        env=csv_task["env"],
+        capture_output=True,
+        text=True,
+        cwd=edge,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert all(r["label"] == r["top_label"] and r["label"] in ("3", "7", "10") for r in rows)
@@ -342,12 +452,23 @@ def book_setup(assets, tmp_path_factory):
     cut to the smoke profile's; every other knob is the default profile's."""
     out = tmp_path_factory.mktemp("book")
     student_base = tiny.make_tiny_distilbert(out / "tiny-distilbert", assets["base"])
-    env = {**smoke_env(assets, out), "FDQ_PROFILE": "default", "FDQ_RUN_NAME": "book",
-           "FDQ_STUDENT_BASE": str(student_base), "FDQ_MAX_LENGTH": "32"}
+    env = {
+        **smoke_env(assets, out),
+        "FDQ_PROFILE": "default",
+        "FDQ_RUN_NAME": "book",
+        "FDQ_STUDENT_BASE": str(student_base),
+        "FDQ_MAX_LENGTH": "32",
+    }
     small = {"teacher_epochs": 1, "teacher_batch_size": 32}
     assert run_notebook("finetuning.ipynb", env, small, out / "nb1.ipynb") is None
-    small = {"student_epochs": 1, "bench_queries": 16, "bench_warmup": 2, "bench_batch": 8, "calib_samples": 32,
-             "student_batch_size": 32}
+    small = {
+        "student_epochs": 1,
+        "bench_queries": 16,
+        "bench_warmup": 2,
+        "bench_batch": 8,
+        "calib_samples": 32,
+        "student_batch_size": 32,
+    }
     error = run_notebook("distill_quantize_ort.ipynb", env, small, out / "nb2.ipynb")
     assert error is None, error
     return {"artifacts": out / "artifacts" / "book", "results": out / "results" / "book", "env": env}
@@ -365,6 +486,12 @@ def test_the_books_setup_runs_end_to_end_with_a_distilbert_student_from_a_checkp
     student = json.loads((book_setup["artifacts"] / "student" / "config.json").read_text())
     assert student["model_type"] == "distilbert" and student["n_layers"] == 2 and student["dim"] == 32
     edge = book_setup["artifacts"] / "edge"
-    proc = subprocess.run([sys.executable, str(edge / "predict.py"), "--json", "book a flight"], env=book_setup["env"],
-                          capture_output=True, text=True, cwd=edge, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(edge / "predict.py"), "--json", "book a flight"],
+        env=book_setup["env"],
+        capture_output=True,
+        text=True,
+        cwd=edge,
+        timeout=120,
+    )
     assert proc.returncode == 0 and json.loads(proc.stdout)["label"] in config["id2label"].values(), proc.stderr
