@@ -73,6 +73,12 @@ class Progress(logging.Filter):
                 heading = found[0].lstrip("# ").strip() if found else heading
             self.section[i] = heading
         self.params, self.shown, self.t0 = params, None, time.perf_counter()
+        self.starts = []  # (heading, start time) of each section reached
+
+    def timings(self, end=None):
+        """(heading, seconds) for each section reached, in order: the time from its first cell to the next's."""
+        ends = [t for _, t in self.starts[1:]] + [end or time.perf_counter()]
+        return [(heading, t1 - t0) for (heading, t0), t1 in zip(self.starts, ends)]
 
     def say(self, text):
         print(f"[{datetime.now():%H:%M:%S} +{(time.perf_counter() - self.t0) / 60:4.1f} min] {text}", flush=True)
@@ -84,6 +90,7 @@ class Progress(logging.Filter):
             i = i - 1 if self.params is not None and i > self.params else i
             if self.section.get(i) and self.section.get(i) != self.shown:
                 self.shown = self.section[i]
+                self.starts.append((self.shown, time.perf_counter()))
                 self.say(self.shown)
         return False
 
@@ -162,11 +169,18 @@ def main(argv=None):
                 "parameters": params,
                 "offline_defaults": defaults,
                 "status": "failed" if failed else "ok",
+                "sections_s": {heading: round(s, 1) for heading, s in progress.timings()},
             }
             log_path.write_text(json.dumps(log, indent=2) + "\n")
             print(
                 f"[{datetime.now():%H:%M:%S}] {src.name}: {seconds / 60:.1f} min"
                 + (f" - failed; the executed notebook {dst} shows where" if failed else ""),
+                flush=True,
+            )
+            print(
+                "  time per section:",
+                *(f"  {s / 60:6.1f} min  {h}" for h, s in progress.timings()),
+                sep="\n",
                 flush=True,
             )
     art = Path(params.get("artifacts_dir") or os.environ.get("FDQ_ARTIFACTS_DIR") or "artifacts")

@@ -33,3 +33,5 @@ def test_progress_shows_section_headings_and_progress_lines_only(capsys):
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2, out
     assert out[0].endswith("] 1. The data") and "student: step 10/100" in out[1]
+    timings = progress.timings()
+    assert [h for h, _ in timings] == ["1. The data"] and timings[0][1] >= 0

@@ -425,6 +425,28 @@ def test_a_csv_task_without_oos_gets_its_labels_macro_f1_and_no_threshold(csv_ta
     assert "No out-of-scope label" in printed(csv_task["executed"])
 
 
+def warning_lines(executed):
+    """The lines of an executed notebook's output a reader would take for warnings: every stderr line but blank and
+    progress-bar ones, and any printed line that says warning."""
+    nb = json.loads(executed.read_text())
+    lines = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            for line in (text if isinstance(text, str) else "".join(text)).splitlines():
+                if line.strip() and "%|" not in line and (out.get("name") == "stderr" or "warning" in line.lower()):
+                    lines.append(f"{cell.get('id')}: {line[:160]}")
+    return lines
+
+
+def test_a_fresh_run_prints_at_most_five_warning_lines(csv_task):
+    """Both notebooks, trained from scratch: what a reader cannot act on is silenced where it arises."""
+    lines = warning_lines(csv_task["executed"]) + warning_lines(
+        csv_task["executed"].with_name("executed-finetuning.ipynb")
+    )
+    assert len(lines) <= 5, "\n".join(lines)
+
+
 def test_a_csv_tasks_edge_bundle_answers_its_top_label(csv_task):
     edge = csv_task["artifacts"] / "edge"
     config = json.loads((edge / "config.json").read_text())
