@@ -158,3 +158,72 @@ def test_the_install_explains_expected_conflict_lines_and_flags_others(setup_ns,
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "no such version"))
     with pytest.raises(SystemExit, match="could not install"):
         setup_ns["install"](["x==1"])
+
+
+def notebook_names(trees):
+    """Names bound at a notebook's top level, less imports, functions, classes and constants (ALL_CAPS names bound
+    once, to a literal that is not an empty container): the state a function could read behind its caller's back."""
+    imported, defined, bound, constant = set(), set(), {}, set()
+    for tree in trees:
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            else:
+                for name in (n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)):
+                    bound[name] = bound.get(name, 0) + 1
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        value = ast.literal_eval(node.value)
+                        if value not in ({}, [], (), set()) and node.targets[0].id.isupper():
+                            constant.add(node.targets[0].id)
+                    except ValueError:
+                        pass
+    return {n for n in bound if not (n in constant and bound[n] == 1)} - imported - defined - {"P"}
+
+
+def functions_reading_notebook_state(nb):
+    """{function: notebook-level names it reads} for every function and method of a notebook's code cells."""
+    import builtins
+
+    sources = ["".join(c["source"]) for c in json.loads(NOTEBOOKS[nb].read_text())["cells"] if c["cell_type"] == "code"]
+    trees = [ast.parse(s) for s in sources if not s.startswith("%%")]
+    state = notebook_names(trees)
+    out = {}
+    for tree in trees:
+        for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+            local = {a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)}
+            for n in ast.walk(fn):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                    local.add(n.id)
+                elif isinstance(n, (ast.FunctionDef, ast.Lambda)) and n is not fn:
+                    local |= {a.arg for a in ast.walk(n.args) if isinstance(a, ast.arg)}
+                    local |= {n.name} if isinstance(n, ast.FunctionDef) else set()
+                elif isinstance(n, (ast.Import, ast.ImportFrom)):
+                    local |= {(a.asname or a.name).split(".")[0] for a in n.names}
+                elif isinstance(n, ast.ExceptHandler) and n.name:
+                    local.add(n.name)
+            reads = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            out[fn.name] = sorted((reads - local - set(dir(builtins))) & state)
+    return out
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS)
+def test_no_function_reads_more_than_three_notebook_level_names(nb):
+    """A step's function takes what it uses (arguments, a settings object) and returns what it makes."""
+    readers = functions_reading_notebook_state(nb)
+    assert len(readers) > 20, "the functions of the notebook were found"
+    assert {f: names for f, names in readers.items() if len(names) > 3} == {}
+
+
+def test_the_search_returns_its_best_settings_instead_of_rebinding_the_knobs():
+    knobs, _ = params_cell("distill")
+    for cell in json.loads(NOTEBOOKS["distill"].read_text())["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] != "code" or "parameters" in cell["metadata"].get("tags", []) or src.startswith("%%"):
+            continue
+        top = [n for n in ast.parse(src).body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+        rebound = {n.id for t in top for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        # max_length alone: the teacher's own, when it records one, wins over the knob (said in the parameters cell)
+        assert rebound & set(knobs) <= {"max_length"}, (cell["id"], rebound & set(knobs))
