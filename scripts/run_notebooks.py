@@ -103,6 +103,33 @@ class Progress(logging.Filter):
         pass
 
 
+def trim_outputs(path):
+    """An executed notebook made readable where it is committed: progress-bar lines and widget outputs dropped (the
+    text bars stay in the console), papermill's per-cell timing metadata removed. Returns its size in MiB."""
+    nb = json.loads(Path(path).read_text())
+    for cell in nb["cells"]:
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+        kept = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                data.pop("application/vnd.jupyter.widget-view+json")
+                if set(data) <= {"text/plain"}:
+                    continue
+            if out.get("output_type") == "stream":
+                text = out["text"] if isinstance(out["text"], str) else "".join(out["text"])
+                lines = [l for l in text.replace("\r", "\n").splitlines(keepends=True) if "%|" not in l and l.strip()]
+                if not lines:
+                    continue
+                out["text"] = lines
+            kept.append(out)
+        if cell["cell_type"] == "code":
+            cell["outputs"] = kept
+    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return Path(path).stat().st_size / 2**20
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default=os.environ.get("FDQ_PROFILE", "cpu"), choices=["default", "cpu", "smoke"])
@@ -177,6 +204,8 @@ def main(argv=None):
                 + (f" - failed; the executed notebook {dst} shows where" if failed else ""),
                 flush=True,
             )
+            if dst.is_file():
+                print(f"  executed notebook: {dst} ({trim_outputs(dst):.2f} MiB, progress bars trimmed)", flush=True)
             print(
                 "  time per section:",
                 *(f"  {s / 60:6.1f} min  {h}" for h, s in progress.timings()),

@@ -1,5 +1,6 @@
 """The notebook runner behind `make run`: its offline defaults and the progress it shows in the console."""
 
+import json
 import logging
 
 import run_notebooks
@@ -35,3 +36,23 @@ def test_progress_shows_section_headings_and_progress_lines_only(capsys):
     assert out[0].endswith("] 1. The data") and "student: step 10/100" in out[1]
     timings = progress.timings()
     assert [h for h, _ in timings] == ["1. The data"] and timings[0][1] >= 0
+
+
+def test_executed_notebooks_are_trimmed_of_progress_bars_and_widgets(tmp_path):
+    bar = {"output_type": "stream", "name": "stderr", "text": ["Map:  50%|#####     | 1/2\r", "Map: 100%|#####| 2/2\n"]}
+    said = {"output_type": "stream", "name": "stdout", "text": ["student: trained in 1.0 min\n"]}
+    widget = {
+        "output_type": "display_data",
+        "data": {"application/vnd.jupyter.widget-view+json": {}, "text/plain": "x"},
+    }
+    cell = {
+        "cell_type": "code",
+        "metadata": {"papermill": {"duration": 1.0}},
+        "source": "",
+        "outputs": [bar, said, widget],
+    }
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert run_notebooks.trim_outputs(path) < 0.01
+    cell = json.loads(path.read_text())["cells"][0]
+    assert cell["outputs"] == [said] and "papermill" not in cell["metadata"]
