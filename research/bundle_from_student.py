@@ -28,6 +28,7 @@ def main(argv=None):
     ap.add_argument("out", help="the bundle folder to write")
     ap.add_argument("--data-file", required=True)
     ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--fp32", action="store_true", help="ship the optimised fp32 graph (ort_opt) instead of int8")
     args = ap.parse_args(argv)
     from onnxruntime.quantization import quantize_dynamic
     from optimum.onnxruntime import ORTModelForSequenceClassification, ORTOptimizer
@@ -57,7 +58,9 @@ def main(argv=None):
         op_types_to_quantize=list(preset.operators_to_quantize),
         extra_options={"DefaultTensorType": 1},
     )
-    stage = ns["onnx_stage"]("ort_int8_dynamic", model_file, 0, 1)
+    name = "ort_opt" if args.fp32 else "ort_int8_dynamic"
+    model_file = next((work / "opt").glob("*.onnx")) if args.fp32 else model_file
+    stage = ns["onnx_stage"](name, model_file, 0, 1)
     val_batches = ns["length_batches"](list(data["validation"]["text"]), 64, tok)
     test_batches = ns["length_batches"](list(data["test"]["text"]), 64, tok)
     ns["LABELS"] = labels
@@ -70,12 +73,12 @@ def main(argv=None):
     thr = ns["task_metrics"](y_test, ns["apply_threshold"](test, threshold), oos_id) if oos_id is not None else metrics
     config = AutoModelForSequenceClassification.from_pretrained(student).config
     facts = {
-        "name": f"{task['name']} {student.name} int8",
+        "name": f"{task['name']} {student.name} {name}",
         "task": task["name"],
         "labels": len(labels),
-        "stage": "ort_int8_dynamic",
+        "stage": name,
         "run_name": student.parent.name,
-        "model_file": "onnx/model_quantized.onnx",
+        "model_file": "onnx/" + ns["onnx_file_name"](name),
         "size_mb": ns["file_size_mb"]([model_file]),
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
@@ -102,7 +105,7 @@ def main(argv=None):
             "oos_label": task["oos_label"],
             "threshold": threshold,
             "max_length": args.max_length,
-            "stage": "ort_int8_dynamic",
+            "stage": name,
             "run_name": student.parent.name,
             "oos_objective": "balanced",
         },
@@ -114,7 +117,7 @@ def main(argv=None):
     (out / "metrics.json").write_text(
         json.dumps(
             {
-                "stage": "ort_int8_dynamic",
+                "stage": name,
                 "run_name": student.parent.name,
                 "task": task["name"],
                 "test_accuracy": metrics["accuracy"],

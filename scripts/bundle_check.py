@@ -138,13 +138,22 @@ def main(argv=None):
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines of the batch-mode file")
     ap.add_argument("--threads", type=int, default=2, help="threads of the batch-mode run")
     ap.add_argument("--skip-browser", action="store_true")
+    ap.add_argument(
+        "--parts",
+        default="timing,agreement",
+        help="timing (batch 1, length sort, batch mode; needs a quiet "
+        "machine) and/or agreement (Optimum, transformers.js); an existing --out file is updated",
+    )
     ap.add_argument("--out", help="write the JSON report here")
     args = ap.parse_args(argv)
     bundle = Path(args.bundle).resolve()
     queries = web_check.test_queries(args.data_file, 10**6)
     predict = load_predict(bundle)
     clf = predict.TextClassifier(bundle, threads=1)
+    parts = set(args.parts.split(","))
+    old = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).is_file() else {}
     report = {
+        **old,
         "bundle": str(bundle),
         "model_file": json.loads((bundle / "config.json").read_text())["edge"]["model_file"],
         "machine": {
@@ -156,16 +165,27 @@ def main(argv=None):
         },
         "versions": {m: __import__(m).__version__ for m in ("onnxruntime", "tokenizers", "numpy")},
     }
+    if "agreement" in parts:
+        report["optimum"] = optimum_agreement(bundle, queries, clf)
+        print(json.dumps(report["optimum"])[:300], flush=True)
+        if not args.skip_browser:
+            report["transformers_js"] = web_check.transformers_js(bundle, queries)
+            print(json.dumps(report["transformers_js"])[:300], flush=True)
+    if "timing" in parts:
+        timing(report, bundle, predict, clf, queries, args)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def timing(report, bundle, predict, clf, queries, args):
+    """predict.py's cost over the model's at batch 1, the length sort, and batch mode on args.lines lines."""
     rng = np.random.default_rng(42)
     bench = [queries[i] for i in rng.permutation(len(queries))[:200]]
     report["batch_1_one_thread"] = overhead(clf, bench)
     single_rate = 1000 / report["batch_1_one_thread"]["predict_py"]["mean_ms"]
     print(json.dumps(report["batch_1_one_thread"]), flush=True)
-    report["optimum"] = optimum_agreement(bundle, queries, clf)
-    print(json.dumps(report["optimum"])[:300], flush=True)
-    if not args.skip_browser:
-        report["transformers_js"] = web_check.transformers_js(bundle, queries)
-        print(json.dumps(report["transformers_js"])[:300], flush=True)
     report["length_sort"] = sorting_pays(predict, bundle, queries, args.threads)
     print(json.dumps(report["length_sort"]), flush=True)
     with tempfile.TemporaryDirectory() as work:
@@ -174,10 +194,6 @@ def main(argv=None):
         small = batch_mode(bundle, queries, min(args.lines, 20_000), args.threads, Path(work))
         report["batch_mode"]["peak_rss_mb_at_20000_lines"] = small["peak_rss_mb"]
     print(json.dumps(report["batch_mode"]), flush=True)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

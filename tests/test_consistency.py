@@ -153,7 +153,7 @@ def test_the_install_explains_expected_conflict_lines_and_flags_others(setup_ns,
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", lines))
     assert len(setup_ns["install"](["x==1"])) == 2
     out = capsys.readouterr().out
-    assert "gradio 5.49.1 requires" in out and "Expected: gradio wants huggingface_hub" in out
+    assert "gradio 5.49.1 requires" in out and "Expected: Colab's gradio wants huggingface_hub" in out
     assert "mystery 1.0 requires" in out and "Not expected" in out and "ERROR" not in out
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "no such version"))
     with pytest.raises(SystemExit, match="could not install"):
