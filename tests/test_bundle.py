@@ -418,6 +418,18 @@ def test_batch_mode_streams_text_csv_and_json_lines_keeping_every_row(bundles, t
     assert "not a JSON line" in rows[3]["error"] and "not a string" in rows[4]["error"] and proc.returncode == 2
 
 
+def test_batch_mode_on_two_threads_answers_as_on_one(bundles, tmp_path):
+    """Two workers, each with its own single-threaded session, classify the same length-sorted batches."""
+    (tmp_path / "in.txt").write_text("\n".join(real_queries(2000)) + "\n")
+    answers = {}
+    for threads in ("1", "2"):
+        out = tmp_path / f"out-{threads}.jsonl"
+        proc = cli(bundles["int8"], "--input", str(tmp_path / "in.txt"), "--output", str(out), "--threads", threads)
+        assert proc.returncode == 0 and f"{threads} thread(s)".encode() in proc.stderr, proc.stderr
+        answers[threads] = out.read_text()
+    assert answers["1"] == answers["2"] and answers["1"].count("\n") == 2000
+
+
 def test_batch_mode_memory_stays_flat_in_the_inputs_length(bundles, tmp_path):
     def peak_mb(lines):
         path = tmp_path / f"in-{lines}.txt"

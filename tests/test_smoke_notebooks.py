@@ -239,7 +239,19 @@ def test_edge_bundle_predicts_without_torch(smoke):
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
         n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
     }
-    assert imported - {"argparse", "csv", "io", "json", "os", "sys", "time", "pathlib", "unicodedata"} == {
+    assert imported - {
+        "argparse",
+        "csv",
+        "io",
+        "json",
+        "os",
+        "sys",
+        "threading",
+        "time",
+        "pathlib",
+        "unicodedata",
+        "concurrent",
+    } == {
         "numpy",
         "onnxruntime",
         "tokenizers",
