@@ -227,3 +227,18 @@ def test_the_search_returns_its_best_settings_instead_of_rebinding_the_knobs():
         rebound = {n.id for t in top for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         # max_length alone: the teacher's own, when it records one, wins over the knob (said in the parameters cell)
         assert rebound & set(knobs) <= {"max_length"}, (cell["id"], rebound & set(knobs))
+
+
+def test_a_colab_reader_meets_at_most_300_code_lines_before_the_kd_trainer():
+    """Folded cells (Colab's `# @title` forms) count as one line: the first screens are about distillation."""
+    lines = 0
+    for cell in json.loads(NOTEBOOKS["distill"].read_text())["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and "The knowledge-distillation Trainer" in src:
+            break
+        if cell["cell_type"] == "code":
+            folded = cell["metadata"].get("cellView") == "form" and src.startswith("# @title")
+            lines += 1 if folded else sum(1 for line in src.splitlines() if line.strip())
+    else:
+        raise AssertionError("no section on the knowledge-distillation Trainer")
+    assert lines <= 300, lines
