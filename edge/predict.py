@@ -233,7 +233,7 @@ class TextClassifier:
             }
         rows = [i for i, n in enumerate(nothing) if not n]
         if rows:
-            logits = self._run([encodings[i] for i in rows]) if len(rows) < len(texts) else self._run(encodings)
+            logits = self._run([encodings[i] for i in rows])
             probs = np.exp(logits - logits.max(-1, keepdims=True))
             probs /= probs.sum(-1, keepdims=True)
             tops = probs.argmax(-1)

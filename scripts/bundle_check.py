@@ -10,7 +10,6 @@ Takes about 10-15 minutes for the reference bundle and a million lines on 2 core
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -25,13 +24,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import web_check  # noqa: E402
-
-
-def load_predict(bundle):
-    spec = importlib.util.spec_from_file_location("bundle_predict", Path(bundle) / "predict.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def optimum_agreement(bundle, queries, clf):
@@ -148,7 +140,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     bundle = Path(args.bundle).resolve()
     queries = web_check.test_queries(args.data_file, 10**6)
-    predict = load_predict(bundle)
+    predict = web_check.load_predict(bundle)
     clf = predict.TextClassifier(bundle, threads=1)
     parts = set(args.parts.split(","))
     old = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).is_file() else {}

@@ -137,13 +137,19 @@ def serve(folder):
     return server
 
 
+def load_predict(bundle):
+    """A bundle's own predict.py, imported as a module (its TextClassifier, clean, BundleError)."""
+    spec = importlib.util.spec_from_file_location(f"predict_{Path(bundle).name}", Path(bundle) / "predict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def check(bundle, queries, query="book a flight to paris", screenshot=None, chromium=None):
     from playwright.sync_api import sync_playwright
 
     bundle = Path(bundle).resolve()
-    spec = importlib.util.spec_from_file_location("bundle_predict", bundle / "predict.py")
-    predict = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(predict)
+    predict = load_predict(bundle)
     clf = predict.TextClassifier(bundle, threads=1)
     server = serve(bundle)
     url = f"http://127.0.0.1:{server.server_port}/web/"
@@ -264,9 +270,7 @@ def transformers_js(bundle, queries, chromium=None):
     from playwright.sync_api import sync_playwright
 
     bundle = Path(bundle).resolve()
-    spec = importlib.util.spec_from_file_location("bundle_predict", bundle / "predict.py")
-    predict = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(predict)
+    predict = load_predict(bundle)
     clf = predict.TextClassifier(bundle, threads=1)
     model_file = json.loads((bundle / "config.json").read_text())["edge"]["model_file"]
     dtype = {"model_quantized.onnx": "q8", "model_q4.onnx": "q4", "model.onnx": "fp32"}[Path(model_file).name]

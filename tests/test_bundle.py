@@ -3,7 +3,6 @@ Hugging Face model folder and its card, predict.py's answers, batch mode, carele
 transformers.js and the page. None of these waits for a notebook run."""
 
 import gzip
-import importlib.util
 import json
 import re
 import shutil
@@ -13,6 +12,7 @@ import sys
 import pytest
 from conftest import REPO, browser_ready
 from nbcode import NOTEBOOKS
+from web_check import load_predict
 
 TEST_FILE = REPO / "data" / "clinc150" / "data_oos_plus.json.gz"
 
@@ -21,13 +21,6 @@ def real_queries(n):
     """The first `n` CLINC150 test queries (in scope and out of scope interleaved)."""
     raw = json.loads(gzip.decompress(TEST_FILE.read_bytes()))
     return [t for pair in zip(raw["test"], raw["oos_test"]) for t, _ in pair][:n]
-
-
-def load_predict(bundle):
-    spec = importlib.util.spec_from_file_location(f"predict_{bundle.name}", bundle / "predict.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def cli(bundle, *args, stdin=None, env=None, timeout=120):
