@@ -31,13 +31,15 @@ CAN_SKIP = {"ort_pruned_int8_emb4", "ort_pruned_int4"}  # 4-bit kernels this ONN
 
 
 def expected_stages(info):
-    """The stage rows of a run: every one, less signed int8 weights off AVX2 and the 4-bit rows skipped there."""
+    """The rows of a run: every stage, less signed int8 weights off AVX2 and the 4-bit rows skipped there, then the
+    baselines it was asked for (none skipped: their libraries are installed here)."""
     assert set(info["skipped_stages"]) <= CAN_SKIP, info["skipped_stages"]
+    assert info["baselines"]["skipped"] == {} and info["baselines"]["rows"] == info["baselines"]["asked"]
     return [
         s
         for s in STAGES
         if s not in info["skipped_stages"] and (s != "ort_int8_s8" or info["choices"]["int8_preset"] == "avx2")
-    ]
+    ] + info["baselines"]["asked"]
 
 
 COLUMNS = [
@@ -135,7 +137,15 @@ def test_metrics_table_has_every_stage_column_and_one_final(smoke):
     assert list(metrics["stage"]) == stages
     assert set(COLUMNS) <= set(metrics.columns)
     assert metrics["final"].sum() == 1
-    assert set(metrics["runtime"]) == {"pytorch", "onnxruntime"}
+    assert set(metrics["runtime"]) == {"pytorch", "onnxruntime", "scikit-learn"}
+    # the smoke profile's one baseline: marked, measured end to end, never the final model
+    assert info["baselines"]["asked"] == ["tfidf_lr"]
+    baseline = metrics.set_index("stage").loc["tfidf_lr"]
+    assert baseline["baseline"] and baseline["latency_scope"] == "end to end" and not baseline["final"]
+    assert baseline["latency_e2e_ms"] == baseline["latency_mean_ms"] and baseline["train_s"] >= 0
+    assert metrics.loc[metrics["stage"] != "tfidf_lr", "baseline"].eq(False).all()
+    edge = metrics.set_index("stage").loc[info["edge"]["stage"]]  # its end-to-end figure beside the baselines'
+    assert edge["latency_e2e_ms"] == pytest.approx(info["edge"]["end_to_end_latency_ms"]["latency_mean_ms"])
     assert (metrics["threads"] == 1).all()
     assert (metrics["size_mb"] > 0).all() and (metrics["latency_p95_ms"] >= metrics["latency_p50_ms"]).all()
     assert info["final"] == metrics.loc[metrics["final"], "stage"].item()
@@ -157,7 +167,7 @@ def test_final_is_the_smallest_of_the_fast_stages_that_keep_validation_accuracy(
     metrics = pd.read_csv(smoke["results"] / "metrics.csv").set_index("stage")
     info = json.loads((smoke["results"] / "metrics.json").read_text())
     floor = metrics.loc["distilled", "val_accuracy"] - 0.3 / 100
-    eligible = metrics.drop(["teacher", "student_ce"])
+    eligible = metrics.drop(["teacher", "student_ce", *info["baselines"]["rows"]])
     eligible = eligible[eligible["val_accuracy"] >= floor]
     fast = eligible[eligible["latency_mean_ms"] <= 1.1 * eligible["latency_mean_ms"].min()]
     assert info["final"] == fast["size_mb"].idxmin()
