@@ -251,3 +251,13 @@ def test_distill_stops_on_an_onnx_parity_failure_and_keeps_the_student(assets, t
     assert error is not None and "ONNX parity failed for ort_fp32" in error, error
     assert "max |logit difference| = " in error and "parity_tol" in error
     assert (tmp_path / "artifacts" / "parity" / "student" / "config.json").is_file()
+
+
+def test_distill_rejects_an_unknown_baseline(assets, tiny_teacher, tmp_path):
+    check(
+        assets,
+        tmp_path,
+        "distill_quantize_ort.ipynb",
+        {"teacher_dir": str(tiny_teacher), "baselines": "tfidf_lr,bert"},
+        ["ConfigError", "baselines = 'tfidf_lr,bert'", "bert is not a baseline", "'all', '' (none)", "static_student"],
+    )
