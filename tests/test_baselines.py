@@ -94,7 +94,7 @@ def test_the_static_student_learns_from_the_teacher_not_only_the_labels(nb, task
     assert (model.predict(texts).argmax(-1) == 0).mean() > 0.9  # the labels would give 3 in 456
 
 
-def test_a_baseline_that_cannot_be_built_is_a_printed_skipped_row(nb, capsys):
+def test_a_baseline_that_cannot_be_built_or_measured_is_a_printed_skipped_row(nb, capsys):
     def build(name):
         if name == "fasttext":
             raise ModuleNotFoundError("No module named 'fasttext'", name="fasttext")
@@ -102,13 +102,20 @@ def test_a_baseline_that_cannot_be_built_is_a_printed_skipped_row(nb, capsys):
             raise RuntimeError("the base model has no vocabulary")
         return name
 
+    def measure(model):
+        if model == "static_student":
+            raise ValueError("answers are not finite")
+        measured.append(model)
+
     measured = []
     libraries = {"fasttext": ("fasttext", "fasttext-numpy2"), "model2vec_lr": ("model2vec", "model2vec[distill]")}
-    skipped = nb["run_baselines"](["tfidf_lr", "fasttext", "model2vec_lr"], build, measured.append, libraries)
+    names = ["tfidf_lr", "fasttext", "model2vec_lr", "static_student"]
+    skipped = nb["run_baselines"](names, build, measure, libraries)
     assert measured == ["tfidf_lr"]
     assert skipped == {
         "fasttext": "fasttext is not installed (pip install 'fasttext-numpy2')",
         "model2vec_lr": "RuntimeError: the base model has no vocabulary",
+        "static_student": "ValueError: answers are not finite",
     }
     out = capsys.readouterr().out
     assert "fasttext: skipped, fasttext is not installed (pip install 'fasttext-numpy2')" in out
@@ -140,3 +147,11 @@ def test_the_plot_draws_baselines_as_diamonds_and_the_edge_model_end_to_end_as_a
     assert np.allclose(drawn[2], shape("D")) and np.allclose(drawn[3], shape("*"))
     assert ax.collections[3].get_offsets()[0].tolist() == [1.3, 88.0]
     assert "baseline" in ax.get_legend().get_texts()[2].get_text()
+
+
+def test_model2vec_distils_the_teachers_base_where_it_exists_here_else_the_teacher(nb, assets, tmp_path):
+    source = nb["static_source"]
+    assert source("bert-base-uncased", "teacher") == "bert-base-uncased"  # a Hub id
+    assert source(str(assets["base"]), "teacher") == str(assets["base"])
+    assert source(str(tmp_path / "gone"), "teacher") == "teacher"  # another machine's folder
+    assert source(None, "teacher") == "teacher"
