@@ -92,7 +92,9 @@ import optuna
 import matplotlib.pyplot
 import pandas
 import sklearn.metrics
-from huggingface_hub import ModelCard, ModelCardData, EvalResult""".splitlines()
+from huggingface_hub import ModelCard, ModelCardData, EvalResult
+from model2vec.distill import distill
+import fasttext""".splitlines()
 # Runs in the venv: {name: [version, [requirements that apply here, extras left out]]}, with pip's own packaging.
 META = r"""import json, re, sys
 from importlib.metadata import distributions
