@@ -206,35 +206,30 @@ def test_distill_rejects_unwritable_folders(assets, tiny_teacher, tmp_path, knob
     )
 
 
-def test_distill_rejects_an_unknown_instruction_set(assets, tiny_teacher, tmp_path):
+# One knob at a time, each caught by the input check before any long work (the smoke profile trains 1 epoch, so
+# 1 label epoch would leave none for the teacher).
+@pytest.mark.parametrize(
+    ("knob", "value", "expected"),
+    [
+        ("ort_isa", "sse2", ["ort_isa = 'sse2'", "avx512_vnni", "avx2", "arm64"]),
+        ("kd_label_epochs", 1, ["kd_label_epochs = 1", "below student_epochs = 1", "learn from the teacher"]),
+        ("kd_keyword_substitute", 1.5, ["kd_keyword_substitute = 1.5", "a probability", "[0, 1]"]),
+        ("kd_keyword_substitute", -0.1, ["kd_keyword_substitute = -0.1", "a probability", "[0, 1]"]),
+        (
+            "baselines",
+            "tfidf_lr,bert",
+            ["baselines = 'tfidf_lr,bert'", "bert is not a baseline", "'all', '' (none)", "static_student"],
+        ),
+    ],
+    ids=["ort_isa", "kd_label_epochs", "kd_keyword_substitute-above-1", "kd_keyword_substitute-negative", "baselines"],
+)
+def test_distill_rejects_a_bad_knob(assets, tiny_teacher, tmp_path, knob, value, expected):
     check(
         assets,
         tmp_path,
         "distill_quantize_ort.ipynb",
-        {"teacher_dir": str(tiny_teacher), "ort_isa": "sse2"},
-        ["ConfigError", "ort_isa = 'sse2'", "avx512_vnni", "avx2", "arm64"],
-    )
-
-
-def test_distill_needs_an_epoch_with_the_teacher(assets, tiny_teacher, tmp_path):
-    # the smoke profile trains 1 epoch: 1 label epoch would leave none for the teacher
-    check(
-        assets,
-        tmp_path,
-        "distill_quantize_ort.ipynb",
-        {"teacher_dir": str(tiny_teacher), "kd_label_epochs": 1},
-        ["ConfigError", "kd_label_epochs = 1", "below student_epochs = 1", "learn from the teacher"],
-    )
-
-
-@pytest.mark.parametrize("rate", [1.5, -0.1])
-def test_distill_rejects_a_keyword_substitution_that_is_no_probability(assets, tiny_teacher, tmp_path, rate):
-    check(
-        assets,
-        tmp_path,
-        "distill_quantize_ort.ipynb",
-        {"teacher_dir": str(tiny_teacher), "kd_keyword_substitute": rate},
-        ["ConfigError", f"kd_keyword_substitute = {rate}", "a probability", "[0, 1]"],
+        {"teacher_dir": str(tiny_teacher), knob: value},
+        ["ConfigError", *expected],
     )
 
 
@@ -251,13 +246,3 @@ def test_distill_stops_on_an_onnx_parity_failure_and_keeps_the_student(assets, t
     assert error is not None and "ONNX parity failed for ort_fp32" in error, error
     assert "max |logit difference| = " in error and "parity_tol" in error
     assert (tmp_path / "artifacts" / "parity" / "student" / "config.json").is_file()
-
-
-def test_distill_rejects_an_unknown_baseline(assets, tiny_teacher, tmp_path):
-    check(
-        assets,
-        tmp_path,
-        "distill_quantize_ort.ipynb",
-        {"teacher_dir": str(tiny_teacher), "baselines": "tfidf_lr,bert"},
-        ["ConfigError", "baselines = 'tfidf_lr,bert'", "bert is not a baseline", "'all', '' (none)", "static_student"],
-    )
