@@ -155,3 +155,39 @@ def test_model2vec_distils_the_teachers_base_where_it_exists_here_else_the_teach
     assert source(str(assets["base"]), "teacher") == str(assets["base"])
     assert source(str(tmp_path / "gone"), "teacher") == "teacher"  # another machine's folder
     assert source(None, "teacher") == "teacher"
+
+
+def test_the_plot_labels_a_crowd_without_overlaps_and_always_names_the_final_model(nb):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.text import Text
+
+    rng = np.random.default_rng(0)
+    n = 14  # a crowd: most points within a factor of 3 in latency and 1 pt in accuracy, as in a real run
+    metrics = pd.DataFrame(
+        {
+            "stage": [f"stage_{i}" for i in range(n)],
+            "accuracy": 0.86 + rng.uniform(0, 0.01, n),
+            "latency_mean_ms": rng.uniform(0.8, 2.5, n),
+            "size_mb": rng.uniform(5, 90, n),
+            "final": [i == 5 for i in range(n)],
+            "baseline": [i >= 11 for i in range(n)],
+        }
+    )
+    fig, ax = nb["tradeoff_plot"](metrics, ("stage_5", 1.0, metrics["accuracy"][5]), 1, "crowd")
+    renderer = fig.canvas.get_renderer()
+    notes = [t for t in ax.texts if t.get_text()]
+    boxes = {}
+    for note in notes:
+        note.update_positions(renderer)
+        boxes[note.get_text()] = Text.get_window_extent(note, renderer)
+    assert "stage_5 (final)" in boxes  # the final model is always named
+    assert [t.get_fontweight() for t in notes if t.get_text() == "stage_5 (final)"] == ["bold"]
+    inside = ax.get_window_extent(renderer)
+    for name, box in boxes.items():
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1, name
+        for other, box2 in boxes.items():
+            assert other == name or not box.overlaps(box2), (name, other)
+    assert len(boxes) >= n // 2  # most points get a label; the legend names them all
+    assert len(ax.get_legend().get_texts()) == n + 1
