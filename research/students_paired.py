@@ -2,9 +2,10 @@
 """distilled vs student_ce on the test split of a finished run, paired (the notebook's paired_gap): does
 distillation beat the same student trained without a teacher? Reads artifacts/<run>/{teacher,student,student_ce};
 writes results/<run>/distilled_vs_student_ce.json. Used for the domains and cpu-small runs (their data copied to
-artifacts/data/: the CSV of scripts/make_domains_csv.py and CLINC150's data_small.json):
+artifacts/data/: the CSV of scripts/make_domains_csv.py and CLINC150's data_small.json); name runs to do only those:
 
-    python research/students_paired.py
+    python research/students_paired.py            # both
+    python research/students_paired.py domains
 """
 
 import json
@@ -20,13 +21,16 @@ from nbcode import namespace
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 torch.set_num_threads(2)
-for run, kw in (
+RUNS = (
     (
         "domains",
         dict(data_file=str(REPO / "artifacts/data/clinc_domains.csv"), validation_share=0.1333, test_share=0.2),
     ),
     ("cpu-small", dict(data_file=str(REPO / "artifacts/data/data_small.json"))),
-):
+)
+for run, kw in RUNS:
+    if sys.argv[1:] and run not in sys.argv[1:]:
+        continue
     tok = AutoTokenizer.from_pretrained(REPO / f"artifacts/{run}/teacher")
     ns = namespace("distill", fp16=False, max_length=64, tokenizer=tok, DEVICE="cpu")
     data, task = ns["load_task"](**kw)
