@@ -157,37 +157,84 @@ def test_model2vec_distils_the_teachers_base_where_it_exists_here_else_the_teach
     assert source(None, "teacher") == "teacher"
 
 
-def test_the_plot_labels_a_crowd_without_overlaps_and_always_names_the_final_model(nb):
+def drawn_labels(fig, ax):
+    """{text: its box in pixels} of the plot's labels, and each collection's (centre, reach in pixels), measured
+    on what matplotlib drew (a marker's reach from its path: a diamond's corners, a circle's radius)."""
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    boxes = {}
+    for note in ax.texts:
+        note.update_positions(renderer)
+        boxes[note.get_text()] = Text.get_window_extent(note, renderer)
+    bubbles = []
+    for c in ax.collections:
+        path = c.get_paths()[0]
+        reach = np.hypot(*path.vertices.T).max() * np.sqrt(c.get_sizes()[0]) * fig.dpi / 72
+        bubbles.append((ax.transData.transform(c.get_offsets()[0]), reach))
+    return boxes, bubbles
+
+
+def gap(box, centre, reach):
+    dx = max(box.x0 - centre[0], centre[0] - box.x1, 0)
+    dy = max(box.y0 - centre[1], centre[1] - box.y1, 0)
+    return np.hypot(dx, dy) - reach
+
+
+@pytest.mark.parametrize("crowd", [14, 1])
+def test_the_plot_labels_sit_clear_of_each_other_and_of_other_bubbles_and_name_the_final_model(nb, crowd):
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.text import Text
+    import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(0)
-    n = 14  # a crowd: most points within a factor of 3 in latency and 1 pt in accuracy, as in a real run
+    n = crowd  # 14: most points within a factor of 3 in latency and 1 pt in accuracy, as in a real run
+    final = n // 3
     metrics = pd.DataFrame(
         {
             "stage": [f"stage_{i}" for i in range(n)],
             "accuracy": 0.86 + rng.uniform(0, 0.01, n),
             "latency_mean_ms": rng.uniform(0.8, 2.5, n),
             "size_mb": rng.uniform(5, 90, n),
-            "final": [i == 5 for i in range(n)],
-            "baseline": [i >= 11 for i in range(n)],
+            "final": [i == final for i in range(n)],
+            "baseline": [i % 2 == 1 for i in range(n)],  # half of them diamonds
         }
     )
-    fig, ax = nb["tradeoff_plot"](metrics, ("stage_5", 1.0, metrics["accuracy"][5]), 1, "crowd")
-    renderer = fig.canvas.get_renderer()
-    notes = [t for t in ax.texts if t.get_text()]
-    boxes = {}
-    for note in notes:
-        note.update_positions(renderer)
-        boxes[note.get_text()] = Text.get_window_extent(note, renderer)
-    assert "stage_5 (final)" in boxes  # the final model is always named
-    assert [t.get_fontweight() for t in notes if t.get_text() == "stage_5 (final)"] == ["bold"]
-    inside = ax.get_window_extent(renderer)
+    fig, ax = nb["tradeoff_plot"](metrics, (f"stage_{final}", 1.0, metrics["accuracy"][final]), 1, "crowd")
+    boxes, bubbles = drawn_labels(fig, ax)
+    final_label = f"stage_{final} (final)"
+    assert final_label in boxes  # the final model is always named, in bold
+    assert [t.get_fontweight() for t in ax.texts if t.get_text() == final_label] == ["bold"]
+    inside = ax.get_window_extent()
     for name, box in boxes.items():
-        assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1, name
+        assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1), name
         for other, box2 in boxes.items():
             assert other == name or not box.overlaps(box2), (name, other)
-    assert len(boxes) >= n // 2  # most points get a label; the legend names them all
+        own = n if name == "predict.py" else int(name.split()[0].split("_")[1])
+        assert gap(box, *bubbles[own]) > -1, name  # beside its own bubble, not on it (a diamond reaches further)
+        if name != final_label:  # only the final's may cover other bubbles
+            covered = [j for j, b in enumerate(bubbles) if j != own and gap(box, *b) < 0]
+            assert not covered, (name, covered)
+    assert len(boxes) >= min(n, n // 2 + 1)  # most points get a label; the legend names them all
     assert len(ax.get_legend().get_texts()) == n + 1
+    plt.close(fig)
+
+
+def test_the_plot_survives_a_row_without_numbers(nb):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = pd.DataFrame(
+        [
+            {"stage": "teacher", "accuracy": 0.9, "latency_mean_ms": 10.0, "size_mb": 80.0, "final": False},
+            {"stage": "ort_int8", "accuracy": 0.88, "latency_mean_ms": 1.0, "size_mb": 20.0, "final": True},
+            {"stage": "broken", "accuracy": np.nan, "latency_mean_ms": np.nan, "size_mb": 0.0, "final": False},
+        ]
+    ).assign(baseline=False)
+    fig, ax = nb["tradeoff_plot"](metrics, ("ort_int8", 1.3, 0.88), 1, "tiny")
+    boxes, _ = drawn_labels(fig, ax)
+    assert {"teacher", "ort_int8 (final)", "predict.py"} <= set(boxes)
+    plt.close(fig)
