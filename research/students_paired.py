@@ -28,6 +28,9 @@ RUNS = (
     ),
     ("cpu-small", dict(data_file=str(REPO / "artifacts/data/data_small.json"))),
 )
+unknown = set(sys.argv[1:]) - {run for run, _ in RUNS}
+if unknown:
+    sys.exit(f"Unknown run(s): {', '.join(sorted(unknown))}; this script knows {', '.join(run for run, _ in RUNS)}.")
 for run, kw in RUNS:
     if sys.argv[1:] and run not in sys.argv[1:]:
         continue
