@@ -12,13 +12,13 @@ from nbcode import REPO
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
-def table_after(header_start, nth=0):
-    """The rows (lists of cells) of the nth README table whose header line starts with `header_start`."""
+def table_after(header_start):
+    """The rows (lists of cells) of the README table whose header line starts with `header_start`."""
     lines = README.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith(header_start)]
-    assert len(starts) > nth, f"no table {nth} starting {header_start!r} in README.md"
+    assert len(starts) == 1, f"{len(starts)} tables starting {header_start!r} in README.md, not one"
     rows = []
-    for line in lines[starts[nth] + 2 :]:
+    for line in lines[starts[0] + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([cell.strip() for cell in line.strip("|").split("|")])
@@ -65,15 +65,15 @@ def test_the_reference_table_is_results_cpu():
 
 
 @pytest.mark.parametrize(
-    ("name", "header", "nth", "with_threshold"),
+    ("name", "header", "with_threshold"),
     [
-        ("cpu", "| model | accuracy | with OOS threshold", 0, True),
-        ("domains", "| model | accuracy | vs `distilled`", 0, False),
+        ("cpu", "| model | accuracy | with OOS threshold", True),
+        ("domains", "| model | accuracy | vs `distilled`", False),
     ],
 )
-def test_the_baselines_tables_are_their_runs(name, header, nth, with_threshold):
+def test_the_baselines_tables_are_their_runs(name, header, with_threshold):
     metrics, info = run(name)
-    rows = table_after(header, nth)
+    rows = table_after(header)
     edge, *baselines = rows
     assert stage_of(edge[0]) == info["edge"]["stage"] and "predict.py" in edge[0]
     assert [stage_of(r[0]) for r in baselines] == [s for s in metrics.index if metrics.loc[s, "baseline"]]
